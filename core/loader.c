@@ -77,7 +77,7 @@ static const char *quote(char *buf, size_t len, const char *s)
 
 	if (!s)
 		return "-";
-	if (*s && !strpbrk(s, " \"=\t"))
+	if (*s && !strpbrk(s, " \"=\t\r\n"))
 		return s;
 	buf[n++] = '"';
 	for (; *s && n + 3 < len; s++) {

@@ -190,7 +190,11 @@ static bool find_prog(struct run *r)
 	size_t n;
 
 	if (strchr(r->argv[0], '/')) {
-		snprintf(r->prog, sizeof(r->prog), "%s", r->argv[0]);
+		/* relative to the program's cwd, not ours */
+		if ((size_t)snprintf(r->prog, sizeof(r->prog), "%s%s%s",
+				     r->argv[0][0] == '/' ? "" : r->cwd,
+				     r->argv[0][0] == '/' ? "" : "/", r->argv[0]) >= sizeof(r->prog))
+			return false;
 		return !access(r->prog, X_OK);
 	}
 	for (int i = 0; i < r->n_env; i++)

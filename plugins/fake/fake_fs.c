@@ -188,7 +188,7 @@ static int copy_in(struct ci_be *be, int out, const ci_source *src, ci_call *cal
 				       strerror(errno));
 		break; /* not supported here: use read() */
 	}
-	if (src->fd >= 0 && off == src->size)
+	if (off == src->size)
 		return CI_OK;
 	if (!src->read)
 		return ci_fail(call, CI_E_INVAL, "fake: source has neither fd nor read()");
