@@ -81,12 +81,13 @@ static int sweep(struct kit *k, const char *owner, int64_t older_than, unsigned 
 	return rc;
 }
 
+/* A sandbox exists unless list says not_found (list may be all a backend lacks). */
 static bool alive(struct kit *k, const char *id)
 {
 	struct kit_list l = {0};
 	char err[CI_ERR_MAX];
 
-	return kit_list(k, id, "/mnt/data", &l, err) == CI_OK;
+	return kit_list(k, id, "/mnt/data", &l, err) != CI_E_NOTFOUND;
 }
 
 void kit_check_sweep(struct kit *k)

@@ -1,5 +1,5 @@
 /*
- * ci-backend-conformance PATH/TO/ci-backend-<name>.so [CONFIG_FILE]
+ * ci-backend-conformance [options] PATH/TO/ci-backend-<name>.so [CONFIG_FILE]
  *
  * Loads the plugin through the server's own loader and host table (the
  * config file's backends.<name> section is what the plugin sees), runs every
@@ -312,15 +312,38 @@ const struct kit_entry *kit_list_find(const struct kit_list *l, const char *path
 	return NULL;
 }
 
+static const struct {
+	const char *name;
+	void (*run)(struct kit *k);
+} groups[] = {
+	{"files", kit_check_files},   {"big", kit_check_big},	    {"list", kit_check_list},
+	{"exec", kit_check_exec},     {"timeout", kit_check_timeout}, {"errors", kit_check_errors},
+	{"sweep", kit_check_sweep},
+};
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ci-backend-conformance [--runtime R] [--image I] [--load-only]\n"
-		   "                              PATH/TO/ci-backend-<name>.so [CONFIG_FILE]\n"
+	fprintf(f, "usage: ci-backend-conformance [--runtime R] [--image I] [--only GROUPS]\n"
+		   "                              [--load-only] PATH/TO/ci-backend-<name>.so "
+		   "[CONFIG_FILE]\n"
 		   "Checks a backend plugin against the ABI contract; prints TAP.\n"
-		   "CONFIG_FILE: a ci.conf whose backends.<name> section the plugin reads.\n");
+		   "CONFIG_FILE: a ci.conf whose backends.<name> section the plugin reads.\n"
+		   "GROUPS: comma-separated, of lifecycle (always run) files big list exec "
+		   "timeout errors sweep.\n");
 }
 
-static int run_checks(struct kit *k)
+static bool selected(const char *only, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = only; p && *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (strcspn(p, ",") == n && !strncmp(p, name, n))
+			return true;
+	}
+	return !only;
+}
+
+static int run_checks(struct kit *k, const char *only)
 {
 	char err[CI_ERR_MAX];
 	int rc;
@@ -330,17 +353,31 @@ static int run_checks(struct kit *k)
 		kit_diag("no sandbox: every further check needs one, stopping");
 		return -1;
 	}
-	kit_check_files(k);
-	kit_check_big(k);
-	kit_check_list(k);
-	kit_check_exec(k);
-	kit_check_timeout(k);
-	kit_check_errors(k);
-	kit_check_sweep(k);
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+		if (selected(only, groups[i].name))
+			groups[i].run(k);
 	rc = kit_destroy(k, k->id, err);
 	if (!kit_ok(k, rc == CI_OK, "destroy of the working sandbox"))
 		kit_diag("rc=%s err=%s", kit_rc(rc), err);
 	return 0;
+}
+
+static bool only_ok(const char *only)
+{
+	char name[32];
+
+	for (const char *p = only; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		bool known = false;
+
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(p, ","), p);
+		for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+			known = known || !strcmp(name, groups[i].name);
+		if (!known && strcmp(name, "lifecycle")) {
+			fprintf(stderr, "ci-backend-conformance: unknown group '%s'\n", name);
+			return false;
+		}
+	}
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -349,16 +386,18 @@ int main(int argc, char **argv)
 		{"runtime", required_argument, NULL, 'r'},
 		{"image", required_argument, NULL, 'i'},
 		{"load-only", no_argument, NULL, 'l'},
+		{"only", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct kit k = {0};
 	struct ci_conf conf;
+	const char *only = NULL;
 	bool load_only = false;
 	char err[1024];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "r:i:lh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:i:lo:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			k.runtime = optarg;
@@ -368,6 +407,11 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			load_only = true;
+			break;
+		case 'o':
+			only = optarg;
+			if (!only_ok(only))
+				return 2;
 			break;
 		case 'h':
 			usage(stdout);
@@ -401,7 +445,7 @@ int main(int argc, char **argv)
 		snprintf(k.owner, sizeof(k.owner), "ci-conformance-%d-%lld", (int)getpid(),
 			 (long long)ci_wall_unix());
 		if (!load_only)
-			run_checks(&k);
+			run_checks(&k, only);
 		ci_plugin_unload(k.p);
 	} else {
 		kit_diag("%s", err);
