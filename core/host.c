@@ -82,6 +82,8 @@ static size_t event_len(const char *s)
 }
 
 static void host_log(void *hctx, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void host_log(void *hctx, int level, const char *fmt, ...)
 {
 	struct ci_host_ctx *h = hctx;
 	char msg[1536], q[1600], event[64];

@@ -95,7 +95,7 @@ static void *fail(const char *name, const char *path, char *err, size_t errlen, 
 static void *fail(const char *name, const char *path, char *err, size_t errlen, const char *fmt,
 		  ...)
 {
-	char q[1100], local[1024];
+	char q[1100], qn[160], qp[PATH_MAX + 8], local[1024];
 	va_list ap;
 
 	if (!err || !errlen) {
@@ -105,8 +105,8 @@ static void *fail(const char *name, const char *path, char *err, size_t errlen, 
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-	ci_log(CI_LL_ERROR, "backend.load_failed", "name=%s path=%s err=%s", name,
-	       path ? path : "-", quote(q, sizeof(q), err));
+	ci_log(CI_LL_ERROR, "backend.load_failed", "name=%s path=%s err=%s",
+	       quote(qn, sizeof(qn), name), quote(qp, sizeof(qp), path), quote(q, sizeof(q), err));
 	return NULL;
 }
 

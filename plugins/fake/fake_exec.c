@@ -23,7 +23,8 @@
 
 #define ENV_MAX   256
 #define DRAIN_MS  200 /* after the program is gone, wait this long for pipe EOF */
-#define BASE_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+#define BASE_DIRS "/usr/local/bin:/usr/bin:/bin"
+#define BASE_PATH "PATH=" BASE_DIRS
 
 struct run {
 	struct ci_be *be;
@@ -185,7 +186,7 @@ static int prepare(struct run *r, const char *id, const ci_exec_spec *spec)
 /* argv[0] through PATH of the program's own environment. */
 static bool find_prog(struct run *r)
 {
-	const char *path = BASE_PATH + 5, *p;
+	const char *path = BASE_DIRS, *p;
 	struct stat st;
 	size_t n;
 
@@ -323,10 +324,14 @@ static int pump(struct run *r, struct io *io, const ci_exec_spec *spec, pid_t pi
 	int n;
 
 	for (;;) {
-		if (!exited && waitpid(pid, st, WNOHANG) == pid) {
+		siginfo_t si = {.si_pid = 0};
+
+		/* WNOWAIT: the zombie keeps the pid, so the group id cannot be reused yet */
+		if (!exited && !waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) &&
+		    si.si_pid == pid) {
+			kill(-pid, SIGKILL); /* leftovers of the tree die with the program */
+			waitpid(pid, st, 0);
 			exited = true;
-			/* leftovers of the tree die with the program */
-			kill(-pid, SIGKILL);
 			drain_end = now(r) + DRAIN_MS;
 		}
 		if (exited && io->fd[0] < 0 && io->fd[1] < 0)
