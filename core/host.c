@@ -435,8 +435,8 @@ int ci_host_http(const ci_http_req *req, int *status, const ci_sink *body, ci_ca
 		*status = 0;
 	if (!req || !req->method || !req->url || !status)
 		return ci_fail(call, CI_E_INVAL, "http: method, url and status are required");
-	if (req->body_src && (req->body_src->size < 0 || (!req->body_src->read &&
-							  req->body_src->fd < 0)))
+	if (req->body_src &&
+	    (req->body_src->size < 0 || (!req->body_src->read && req->body_src->fd < 0)))
 		return ci_fail(call, CI_E_INVAL, "http: body_src needs a size and read() or fd");
 	budget = call->deadline_ms - ci_now_ms();
 	if (budget <= 0)

@@ -151,8 +151,8 @@ static int ex_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_
 	return unsupported(be, id, "exec", call);
 }
 
-static int ex_put(ci_be *be, const char *id, const char *path, const ci_source *src,
-		  uint32_t mode, ci_call *call)
+static int ex_put(ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
+		  ci_call *call)
 {
 	(void)path;
 	(void)src;

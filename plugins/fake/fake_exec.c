@@ -21,7 +21,7 @@
 
 #include "fake.h"
 
-#define ENV_MAX   256
+#define ENV_MAX	  256
 #define DRAIN_MS  200 /* after the program is gone, wait this long for pipe EOF */
 #define BASE_DIRS "/usr/local/bin:/usr/bin:/bin"
 #define BASE_PATH "PATH=" BASE_DIRS
@@ -164,7 +164,7 @@ static int prepare(struct run *r, const char *id, const ci_exec_spec *spec)
 		if (i >= ENV_MAX - 1)
 			return ci_fail(r->call, CI_E_LIMIT, "fake: argv longer than %d", ENV_MAX);
 		r->argv[i] = map_mnt(spec->argv[i], &rest) ? dup_str(r->be, r->data, rest)
-							    : dup_str(r->be, spec->argv[i], NULL);
+							   : dup_str(r->be, spec->argv[i], NULL);
 		if (!r->argv[i])
 			return ci_fail(r->call, CI_E_NOMEM, "fake: out of memory");
 		r->n_argv = i + 1;
@@ -192,9 +192,9 @@ static bool find_prog(struct run *r)
 
 	if (strchr(r->argv[0], '/')) {
 		/* relative to the program's cwd, not ours */
-		if ((size_t)snprintf(r->prog, sizeof(r->prog), "%s%s%s",
-				     r->argv[0][0] == '/' ? "" : r->cwd,
-				     r->argv[0][0] == '/' ? "" : "/", r->argv[0]) >= sizeof(r->prog))
+		if ((size_t)snprintf(
+			    r->prog, sizeof(r->prog), "%s%s%s", r->argv[0][0] == '/' ? "" : r->cwd,
+			    r->argv[0][0] == '/' ? "" : "/", r->argv[0]) >= sizeof(r->prog))
 			return false;
 		return !access(r->prog, X_OK);
 	}
@@ -268,9 +268,9 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
 }
 
 struct io {
-	int fd[2];        /* stdout, stderr read ends; -1 once at EOF */
-	bool stopped[2];  /* the sink declined this stream */
-	int in;           /* stdin write end, -1 when done */
+	int fd[2];	 /* stdout, stderr read ends; -1 once at EOF */
+	bool stopped[2]; /* the sink declined this stream */
+	int in;		 /* stdin write end, -1 when done */
 	size_t in_off;
 	const ci_sink *sink;
 };
@@ -287,8 +287,7 @@ static void pump_out(struct run *r, struct io *io, int k, char *buf)
 	}
 	if (n < 0 || io->stopped[k] || !io->sink || !io->sink->write)
 		return;
-	if (io->sink->write(io->sink->ctx, k ? CI_STREAM_STDERR : CI_STREAM_STDOUT, buf,
-			    (size_t)n))
+	if (io->sink->write(io->sink->ctx, k ? CI_STREAM_STDERR : CI_STREAM_STDOUT, buf, (size_t)n))
 		io->stopped[k] = true; /* keep draining, deliver no more */
 }
 

@@ -116,8 +116,10 @@ static bool route_sum(int fd, char *buf, size_t hlen, size_t have)
 	h = mini_fnv(h, buf + hlen, (size_t)n);
 	got = n;
 	while (got < want) {
-		n = recv(fd, chunk, (size_t)(want - got) < sizeof(chunk) ? (size_t)(want - got)
-									 : sizeof(chunk), 0);
+		n = recv(fd, chunk,
+			 (size_t)(want - got) < sizeof(chunk) ? (size_t)(want - got)
+							      : sizeof(chunk),
+			 0);
 		if (n <= 0)
 			return false;
 		h = mini_fnv(h, chunk, (size_t)n);

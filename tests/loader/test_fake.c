@@ -87,8 +87,8 @@ static struct ci_plugin *load(struct ci_conf *conf, const char *extra)
 
 static int create(struct ci_plugin *p, char id[CI_ID_MAX], ci_call *call)
 {
-	ci_create_spec cs = {.struct_size = sizeof(cs), .runtime = "python", .owner = "me",
-			     .session = "s1"};
+	ci_create_spec cs = {
+		.struct_size = sizeof(cs), .runtime = "python", .owner = "me", .session = "s1"};
 
 	return ci_plugin_create(p, call, "rid-c", 0, &cs, id);
 }
@@ -122,11 +122,15 @@ static void test_layout_and_call_log(void **state)
 
 	log = read_text(calls);
 	assert_non_null(log);
-	snprintf(path, sizeof(path), "create rid=rid-c id=%s runtime=python owner=me session=s1 "
-				     "rc=ok\n", id);
+	snprintf(path, sizeof(path),
+		 "create rid=rid-c id=%s runtime=python owner=me session=s1 "
+		 "rc=ok\n",
+		 id);
 	assert_non_null(strstr(log, path));
-	snprintf(path, sizeof(path), "put rid=rid-p id=%s path=/mnt/data/a/b.txt size=0 "
-				     "mode=0640 rc=ok\n", id);
+	snprintf(path, sizeof(path),
+		 "put rid=rid-p id=%s path=/mnt/data/a/b.txt size=0 "
+		 "mode=0640 rc=ok\n",
+		 id);
 	assert_non_null(strstr(log, path));
 	snprintf(path, sizeof(path), "destroy rid=rid-d id=%s rc=ok\n", id);
 	assert_non_null(strstr(log, path));
@@ -261,8 +265,8 @@ static void test_exec_mapping(void **state)
 	const char *leak[] = {"sh", "-c", "printf '%s' \"${CI_FAKE_LOG-unset}\"", NULL};
 	struct out o = {0};
 	ci_sink sink = {.write = out_write, .ctx = &o};
-	ci_exec_spec es = {.struct_size = sizeof(es), .argv = cat, .timeout_ms = 5000,
-			   .out = &sink};
+	ci_exec_spec es = {
+		.struct_size = sizeof(es), .argv = cat, .timeout_ms = 5000, .out = &sink};
 	struct ci_conf conf;
 	struct ci_plugin *p = load(&conf, NULL);
 	char id[CI_ID_MAX], want[PATH_MAX * 3], real[PATH_MAX];
@@ -288,9 +292,9 @@ static void test_exec_mapping(void **state)
 		unlink(tmpl);
 		assert_int_equal(write(fd, "mapped", 6), 6);
 		src.fd = fd;
-		assert_int_equal(ci_plugin_put(p, &call, "r", 0, id, "/mnt/data/in/x.txt", &src,
-					       0644),
-				 CI_OK);
+		assert_int_equal(
+			ci_plugin_put(p, &call, "r", 0, id, "/mnt/data/in/x.txt", &src, 0644),
+			CI_OK);
 		close(fd);
 	}
 	assert_int_equal(ci_plugin_exec(p, &call, "r", 0, id, &es, &res), CI_OK);

@@ -120,9 +120,10 @@ static void test_log(void **state)
 	t->log(t->hctx, CI_LOG_INFO, "docker.pull image=%s ms=%d", "python:3.12", 15);
 	assert_true(log_line_has(" info docker.pull backend=docker image=python:3.12 ms=15", NULL));
 	t->log(t->hctx, CI_LOG_WARN, "socket \"%s\" is slow", "/run/x.sock");
-	assert_true(log_line_has(" warn backend.log backend=docker msg=\"socket \\\"/run/x.sock\\\" "
-				 "is slow\"",
-				 NULL));
+	assert_true(
+		log_line_has(" warn backend.log backend=docker msg=\"socket \\\"/run/x.sock\\\" "
+			     "is slow\"",
+			     NULL));
 	t->log(t->hctx, CI_LOG_ERROR, "two\nlines");
 	assert_true(log_line_has(" error backend.log backend=docker msg=\"two lines\"", NULL));
 	t->log(t->hctx, 17, "way.too_verbose x=1"); /* clamped to debug */
@@ -235,8 +236,8 @@ static void test_http_tcp_get(void **state)
 
 static void test_http_unix_socket(void **state)
 {
-	ci_http_req req = {.method = "GET", .url = "http://localhost/hello",
-			   .unix_socket = sock_path};
+	ci_http_req req = {
+		.method = "GET", .url = "http://localhost/hello", .unix_socket = sock_path};
 	struct got g = {0};
 	ci_call call;
 	int status, before = mini_httpd_accepted(unx);
@@ -290,7 +291,8 @@ static void test_http_post_buffer(void **state)
 {
 	static const char body[] = "{\"Image\":\"python\"}";
 	char url[128];
-	ci_http_req req = {.method = "POST", .url = url, .body = body, .body_len = sizeof(body) - 1};
+	ci_http_req req = {
+		.method = "POST", .url = url, .body = body, .body_len = sizeof(body) - 1};
 	struct got g = {0};
 	ci_call call;
 	int status;
@@ -359,7 +361,9 @@ static void test_http_streamed_request(void **state)
 		char tmpl[] = "/tmp/ci-test-src-XXXXXX";
 		int fd = mkstemp(tmpl);
 		ci_source fsrc = {.read = NULL, .size = 11, .fd = fd};
-		ci_http_req ureq = {.method = "POST", .url = "http://x/sum", .unix_socket = sock_path,
+		ci_http_req ureq = {.method = "POST",
+				    .url = "http://x/sum",
+				    .unix_socket = sock_path,
 				    .body_src = &fsrc};
 
 		assert_true(fd >= 0);

@@ -36,9 +36,9 @@
 #endif
 
 static const char *const variants[] = {
-	"good",	     "serial",	    "bad_major", "bad_minor", "bad_size",
-	"bad_name",  "bad_version", "bad_nosym", "bad_null_op", "bad_refuse",
-	"bad_init",  "leak",	    "wild",
+	"good",	    "serial",	   "bad_major", "bad_minor",   "bad_size",
+	"bad_name", "bad_version", "bad_nosym", "bad_null_op", "bad_refuse",
+	"bad_init", "leak",	   "wild",
 };
 
 static char dir[256];
@@ -117,12 +117,12 @@ static void test_good_loads(void **state)
 	assert_string_equal(p->path, path);
 	assert_false(p->serial);
 	/* the plugin saw its own config section through the host table */
-	assert_true(log_line_has("test.init", "backend=good", "greeting=\"hello from the config\"",
-				 NULL) ||
-		    log_line_has("test.init", "backend=good", "greeting=hello from the config",
-				 NULL));
-	assert_true(log_line_has("info backend.loaded name=good version=1.2.3 abi=1.0", path,
-				 NULL));
+	assert_true(
+		log_line_has("test.init", "backend=good", "greeting=\"hello from the config\"",
+			     NULL) ||
+		log_line_has("test.init", "backend=good", "greeting=hello from the config", NULL));
+	assert_true(
+		log_line_has("info backend.loaded name=good version=1.2.3 abi=1.0", path, NULL));
 	ci_plugin_unload(p);
 	assert_true(log_line_has("backend.unloaded name=good", NULL));
 	assert_false(log_line_has("backend.leak", NULL));
@@ -232,8 +232,8 @@ static void test_missing(void **state)
 
 static void test_bad_names(void **state)
 {
-	static const char *const names[] = {"Good", "go-od", "../good", "good.so", "good/x",
-					    "",     " good", "g\nood"};
+	static const char *const names[] = {"Good",   "go-od", "../good", "good.so",
+					    "good/x", "",      " good",	  "g\nood"};
 	char longname[80];
 
 	(void)state;
@@ -436,10 +436,10 @@ static void test_serial_lock(void **state)
 static void test_rc_table(void **state)
 {
 	static const int http[CI_RC_COUNT] = {
-		[CI_OK] = 200,		[CI_E_INVAL] = 400,	  [CI_E_NOTFOUND] = 404,
-		[CI_E_EXISTS] = 409,	[CI_E_NOMEM] = 500,	  [CI_E_LIMIT] = 413,
-		[CI_E_TIMEOUT] = 504,	[CI_E_UNAVAIL] = 503,	  [CI_E_UNSUPPORTED] = 501,
-		[CI_E_BACKEND] = 502,	[CI_E_INTERNAL] = 500,
+		[CI_OK] = 200,	      [CI_E_INVAL] = 400,    [CI_E_NOTFOUND] = 404,
+		[CI_E_EXISTS] = 409,  [CI_E_NOMEM] = 500,    [CI_E_LIMIT] = 413,
+		[CI_E_TIMEOUT] = 504, [CI_E_UNAVAIL] = 503,  [CI_E_UNSUPPORTED] = 501,
+		[CI_E_BACKEND] = 502, [CI_E_INTERNAL] = 500,
 	};
 
 	(void)state;

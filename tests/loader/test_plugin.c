@@ -111,8 +111,8 @@ static int t_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_r
 #endif
 }
 
-static int t_put(ci_be *be, const char *id, const char *path, const ci_source *src,
-		 uint32_t mode, ci_call *call)
+static int t_put(ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
+		 ci_call *call)
 {
 	(void)be;
 	(void)id;
@@ -127,8 +127,7 @@ static int t_put(ci_be *be, const char *id, const char *path, const ci_source *s
 #endif
 }
 
-static int t_get(ci_be *be, const char *id, const char *path, const ci_sink *out,
-		 ci_call *call)
+static int t_get(ci_be *be, const char *id, const char *path, const ci_sink *out, ci_call *call)
 {
 	(void)be;
 	(void)id;
@@ -144,8 +143,8 @@ static int t_get(ci_be *be, const char *id, const char *path, const ci_sink *out
 }
 
 /* unused in the NULL_OP variant */
-static __attribute__((unused)) int t_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx,
-		  ci_call *call)
+static __attribute__((unused)) int t_list(ci_be *be, const char *id, const char *dir,
+					  ci_entry_cb cb, void *ctx, ci_call *call)
 {
 	(void)be;
 	(void)id;

@@ -48,9 +48,14 @@ static void bad_path(struct kit *k, const char *path)
 void kit_check_errors(struct kit *k)
 {
 	static const char *const bad[] = {
-		"/etc/passwd",      "/mnt/data/../etc/passwd", "/mnt/data/a/../../etc/passwd",
-		"relative.txt",     "/mnt/database/x",         "/mnt/data/..",
-		"",                 "/mnt/data/list/../../../../etc/hostname",
+		"/etc/passwd",
+		"/mnt/data/../etc/passwd",
+		"/mnt/data/a/../../etc/passwd",
+		"relative.txt",
+		"/mnt/database/x",
+		"/mnt/data/..",
+		"",
+		"/mnt/data/list/../../../../etc/hostname",
 	};
 	struct kit_buf b = {0};
 	char err[CI_ERR_MAX];

@@ -13,8 +13,8 @@
 
 static void report(const struct kit_run *r)
 {
-	kit_diag("rc=%s err=%s exit=%d signal=%d timed_out=%d wall=%lldms call=%lldms", kit_rc(r->rc),
-		 r->err, r->res.exit_code, r->res.signal, r->res.timed_out,
+	kit_diag("rc=%s err=%s exit=%d signal=%d timed_out=%d wall=%lldms call=%lldms",
+		 kit_rc(r->rc), r->err, r->res.exit_code, r->res.signal, r->res.timed_out,
 		 (long long)r->res.wall_ms, (long long)r->call_ms);
 	if (r->err_out.len)
 		kit_diag("stderr: %.*s", (int)(r->err_out.len < 300 ? r->err_out.len : 300),
@@ -60,8 +60,9 @@ static void check_streams(struct kit *k)
 	struct kit_run r = {0};
 
 	sh_run(k, "printf out; printf err >&2; printf more", NULL, NULL, &r);
-	if (!kit_ok(k, r.rc == CI_OK && kit_buf_is(&r.out, "outmore", 7) &&
-			       kit_buf_is(&r.err_out, "err", 3),
+	if (!kit_ok(k,
+		    r.rc == CI_OK && kit_buf_is(&r.out, "outmore", 7) &&
+			    kit_buf_is(&r.err_out, "err", 3),
 		    "stdout and stderr arrive separately"))
 		report(&r);
 	kit_run_free(&r);
@@ -88,8 +89,10 @@ static void check_streams(struct kit *k)
 	/* ~200 KB on stdout: more than any pipe holds, so a plugin that stopped
 	 * reading would block the program */
 	r.stop_stdout_after = 1;
-	sh_run(k, "i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done; "
-		  "echo done >&2; exit 7", NULL, NULL, &r);
+	sh_run(k,
+	       "i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done; "
+	       "echo done >&2; exit 7",
+	       NULL, NULL, &r);
 	if (!kit_ok(k, r.rc == CI_OK && r.res.exit_code == 7 && !r.res.timed_out,
 		    "a sink that stops stdout does not stop the program"))
 		report(&r);
@@ -114,8 +117,9 @@ static void check_stdin(struct kit *k)
 		for (int i = 0; i < STDIN_SIZE; i++)
 			in[i] = (unsigned char)(i * 31 + (i >> 9));
 		kit_exec(k, k->id, cat, NULL, NULL, in, STDIN_SIZE, KIT_EXEC_MS, &r);
-		if (!kit_ok(k, r.rc == CI_OK && r.res.exit_code == 0 &&
-				       kit_buf_is(&r.out, in, STDIN_SIZE),
+		if (!kit_ok(k,
+			    r.rc == CI_OK && r.res.exit_code == 0 &&
+				    kit_buf_is(&r.out, in, STDIN_SIZE),
 			    "100 KiB of binary stdin reach the program"))
 			report(&r);
 		kit_run_free(&r);
@@ -198,9 +202,8 @@ void kit_check_exec(struct kit *k)
 
 void kit_check_timeout(struct kit *k)
 {
-	const char *argv[] = {"sh", "-c",
-			      "echo early; (sleep 2; echo leaked > leak.txt) & exec sleep 30",
-			      NULL};
+	const char *argv[] = {
+		"sh", "-c", "echo early; (sleep 2; echo leaked > leak.txt) & exec sleep 30", NULL};
 	struct timespec wait = {.tv_sec = 2, .tv_nsec = 500000000};
 	struct kit_run r = {0};
 	struct kit_buf b = {0};

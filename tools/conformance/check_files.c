@@ -271,8 +271,9 @@ void kit_check_list(struct kit *k)
 			     err);
 	if (!kit_ok(k, rc == CI_OK, "put the files of the list checks"))
 		kit_diag("rc=%s err=%s", kit_rc(rc), err);
-	kit_ok(k, kit_sh(k, "cd list && ln -s /etc link_abs && ln -s sub link_rel && "
-			    "ln -s sub/y.bin link_file && mkdir emptydir"),
+	kit_ok(k,
+	       kit_sh(k, "cd list && ln -s /etc link_abs && ln -s sub link_rel && "
+			 "ln -s sub/y.bin link_file && mkdir emptydir"),
 	       "exec makes symlinks and a directory for the list checks");
 
 	rc = kit_list(k, k->id, "/mnt/data/list", &l, err);

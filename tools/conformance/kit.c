@@ -269,8 +269,8 @@ bool kit_sh(struct kit *k, const char *script)
 	ok = run.rc == CI_OK && run.res.exit_code == 0;
 	if (!ok)
 		kit_diag("sh -c '%s': rc=%s exit=%d err=%s stderr=%.*s", script, kit_rc(run.rc),
-			 run.res.exit_code, run.err, (int)(run.err_out.len < 200 ? run.err_out.len
-									: 200),
+			 run.res.exit_code, run.err,
+			 (int)(run.err_out.len < 200 ? run.err_out.len : 200),
 			 run.err_out.data ? run.err_out.data : "");
 	kit_run_free(&run);
 	return ok;
@@ -316,8 +316,8 @@ static const struct {
 	const char *name;
 	void (*run)(struct kit *k);
 } groups[] = {
-	{"files", kit_check_files},   {"big", kit_check_big},	    {"list", kit_check_list},
-	{"exec", kit_check_exec},     {"timeout", kit_check_timeout}, {"errors", kit_check_errors},
+	{"files", kit_check_files}, {"big", kit_check_big},	    {"list", kit_check_list},
+	{"exec", kit_check_exec},   {"timeout", kit_check_timeout}, {"errors", kit_check_errors},
 	{"sweep", kit_check_sweep},
 };
 
@@ -383,12 +383,9 @@ static bool only_ok(const char *only)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"runtime", required_argument, NULL, 'r'},
-		{"image", required_argument, NULL, 'i'},
-		{"load-only", no_argument, NULL, 'l'},
-		{"only", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"runtime", required_argument, NULL, 'r'}, {"image", required_argument, NULL, 'i'},
+		{"load-only", no_argument, NULL, 'l'},	   {"only", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
 	};
 	struct kit k = {0};
 	struct ci_conf conf;

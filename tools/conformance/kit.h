@@ -12,21 +12,21 @@
 
 #include "ci/backend.h"
 
-#define KIT_CALL_MS  60000  /* deadline of an ordinary call */
-#define KIT_BIG_MS   300000 /* deadline of the 50 MB put and get */
-#define KIT_EXEC_MS  20000  /* program timeout of ordinary execs */
-#define KIT_CAPTURE  (16u << 20)
+#define KIT_CALL_MS 60000  /* deadline of an ordinary call */
+#define KIT_BIG_MS  300000 /* deadline of the 50 MB put and get */
+#define KIT_EXEC_MS 20000  /* program timeout of ordinary execs */
+#define KIT_CAPTURE (16u << 20)
 
 struct ci_plugin;
 
 struct kit {
 	struct ci_plugin *p;
 	int n, failed, skipped;
-	char owner[96];        /* owner label of this run's sandboxes */
-	char id[CI_ID_MAX];    /* the sandbox most checks use; "" if create failed */
-	char gone[CI_ID_MAX];  /* a sandbox created and destroyed */
-	const char *runtime;   /* --runtime, handed to create() */
-	const char *image;     /* --image */
+	char owner[96];	      /* owner label of this run's sandboxes */
+	char id[CI_ID_MAX];   /* the sandbox most checks use; "" if create failed */
+	char gone[CI_ID_MAX]; /* a sandbox created and destroyed */
+	const char *runtime;  /* --runtime, handed to create() */
+	const char *image;    /* --image */
 };
 
 /* TAP: one numbered result line; a failing one is followed by "# " lines. */
@@ -52,8 +52,8 @@ struct kit_run {
 	char err[CI_ERR_MAX];
 	ci_exec_result res;
 	struct kit_buf out, err_out;
-	int64_t call_ms;      /* how long exec() took */
-	int64_t first_out_ms; /* first stdout byte, from the call's start; -1 if none */
+	int64_t call_ms;       /* how long exec() took */
+	int64_t first_out_ms;  /* first stdout byte, from the call's start; -1 if none */
 	int stop_stdout_after; /* >0: the sink declines stdout after this many chunks */
 	int out_after_stop;    /* stdout deliveries after declining */
 };
