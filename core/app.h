@@ -5,17 +5,32 @@
 #ifndef CI_CORE_APP_H
 #define CI_CORE_APP_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct ci_conf;
 struct ci_http;
+struct ci_plugin;
 struct ci_route;
+struct ci_sandboxes;
+struct ci_store;
 
 struct ci_app {
 	struct ci_conf *conf;
+	struct ci_plugin *plugin;
+	struct ci_store *store;
+	struct ci_sandboxes *sandboxes;
 	struct ci_http *http;
+	/* Per language (conf->langs order): NULL when usable, else why not. */
+	char **lang_missing;
+	bool host_toolchains; /* the backend runs the host's interpreters */
 	int64_t started_unix;
+	pthread_t janitor; /* storage expiry */
+	pthread_mutex_t janitor_lock;
+	pthread_cond_t janitor_wake;
+	bool stopping;
 };
 
 /* The route table served by ci-server (health and the LibreChat API). */

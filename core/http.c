@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "ci/backend.h"
 #include "conf.h"
+#include "http_priv.h"
 #include "log.h"
 #include "router.h"
 #include "workers.h"
@@ -551,4 +552,9 @@ void ci_http_stop(struct ci_http *h, int grace_ms)
 	MHD_stop_daemon(h->mhd);
 	pthread_mutex_destroy(&h->id_lock);
 	free(h);
+}
+
+struct MHD_Connection *ci_req_connection(struct ci_req *req)
+{
+	return req->conn;
 }
