@@ -1,8 +1,11 @@
-#include <cmocka.h>
+/* cmocka.h needs these first; keep the order. */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
 #include <stdio.h>
 #include <string.h>
 

@@ -1,9 +1,12 @@
-#include <cmocka.h>
-#include <pthread.h>
+/* cmocka.h needs these first; keep the order. */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+#include <pthread.h>
 
 #include "log.h"
 #include "store_test_util.h"

@@ -3,12 +3,15 @@
  * under 16 MiB of heap, both when built by writes and when rebuilt by
  * recovery at open. Prints the measured figures.
  */
-#include <cmocka.h>
-#include <malloc.h>
+/* cmocka.h needs these first; keep the order. */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+#include <malloc.h>
 #include <time.h>
 
 #include "log.h"
