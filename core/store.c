@@ -55,7 +55,8 @@ static int io_rc(int e)
 
 static int io_fail(char *err, const char *what, const char *name, int e)
 {
-	ci_log(CI_LL_ERROR, "store.io", "op=%s name=%s error=\"%s\"", what, name, strerror(e));
+	ci_log(CI_LL_ERROR, "store.io", "op=\"%s\" name=\"%s\" error=\"%s\"", what, name,
+	       strerror(e));
 	return ci_store_fail(err, io_rc(e), "%s %s: %s", what, name, strerror(e));
 }
 
@@ -167,7 +168,7 @@ int ci_store_open(const char *root, const struct ci_store_opts *opts, struct ci_
 		ci_store_close(st);
 		return rc;
 	}
-	ci_log(CI_LL_INFO, "store.open", "root=%s sessions=%zu files=%zu bytes=%llu", root,
+	ci_log(CI_LL_INFO, "store.open", "root=\"%s\" sessions=%zu files=%zu bytes=%llu", root,
 	       st->idx.nsessions, st->idx.nfiles, (unsigned long long)st->idx.bytes);
 	*out = st;
 	return CI_OK;

@@ -63,13 +63,13 @@ static void remove_junk(int dirfd, const char *where, const char *name, unsigned
 {
 	if (is_dir_at(dirfd, name)) {
 		ci_log(CI_LL_WARN, "store.recover.keep",
-		       "dir=%s/%s reason=\"unexpected directory\"", where, name);
+		       "dir=\"%s/%s\" reason=\"unexpected directory\"", where, name);
 		return;
 	}
 	if (!unlinkat(dirfd, name, 0))
 		(*counter)++;
 	else if (errno != ENOENT)
-		ci_log(CI_LL_WARN, "store.io", "op=unlink name=%s/%s error=\"%s\"", where, name,
+		ci_log(CI_LL_WARN, "store.io", "op=unlink name=\"%s/%s\" error=\"%s\"", where, name,
 		       strerror(errno));
 }
 

@@ -262,6 +262,77 @@ static void test_put_fd_limit(void **state)
 	close(fd);
 }
 
+/* The fid of the only writer in flight, read from its temp file name "w-<fid>.tmp". */
+static void inflight_fid(const char *root, char fid[CI_NANOID_SIZE])
+{
+	char path[256];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/tmp", root);
+	d = opendir(path);
+	assert_non_null(d);
+	fid[0] = '\0';
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "w-", 2) && strlen(de->d_name) == 2 + CI_NANOID_LEN + 4)
+			snprintf(fid, CI_NANOID_SIZE, "%.21s", de->d_name + 2);
+	closedir(d);
+	assert_true(ci_nanoid_is_valid(fid));
+}
+
+/* Make <root>/sessions/<sid>/<fid><suffix> a non-empty directory, so a rename onto it fails. */
+static void block_path(const char *root, const char *sid, const char *fid, const char *suffix)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/sessions/%s", root, sid);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/sessions/%s/%s%s", root, sid, fid, suffix);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/sessions/%s/%s%s/x", root, sid, fid, suffix);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+}
+
+static void test_failed_commit_leaves_nothing(void **state)
+{
+	struct fixture *fx = *state;
+	char sid[CI_NANOID_SIZE], fid[CI_NANOID_SIZE], err[CI_ERR_MAX], path[256];
+	struct ci_store_writer *w;
+	struct ci_store_stats stats;
+	struct ci_store_put put;
+	struct stat sb;
+	unsigned n;
+
+	ci_nanoid(sid);
+	put = put_of(sid, ALICE, "a.txt");
+	/* 1: the metadata cannot be renamed into place, after the data was. */
+	assert_int_equal(ci_store_begin(fx->st, &put, &w, err), CI_OK);
+	assert_int_equal(ci_store_write(w, "data", 4, err), CI_OK);
+	inflight_fid(fx->root, fid);
+	block_path(fx->root, sid, fid, ".json");
+	assert_int_not_equal(ci_store_commit(w, NULL, err), CI_OK);
+	assert_non_null(strstr(err, "metadata"));
+	snprintf(path, sizeof(path), "%s/sessions/%s/%s.data", fx->root, sid, fid);
+	assert_int_equal(lstat(path, &sb), -1);
+	assert_int_equal(test_count_entries(fx->root, "tmp"), 0);
+	assert_int_equal(ci_store_count(fx->st, sid, ALICE, &n), CI_E_NOTFOUND);
+
+	/* 2: the data itself cannot be renamed into place. */
+	assert_int_equal(ci_store_begin(fx->st, &put, &w, err), CI_OK);
+	assert_int_equal(ci_store_write(w, "data", 4, err), CI_OK);
+	inflight_fid(fx->root, fid);
+	block_path(fx->root, sid, fid, ".data");
+	assert_int_not_equal(ci_store_commit(w, NULL, err), CI_OK);
+	assert_non_null(strstr(err, "rename"));
+	assert_int_equal(test_count_entries(fx->root, "tmp"), 0);
+
+	ci_store_get_stats(fx->st, &stats);
+	assert_int_equal(stats.inflight, 0);
+	assert_int_equal(stats.files, 0);
+	/* Only the two blocking directories we made remain on disk. */
+	assert_int_equal(test_count_files(fx->root, "sessions"), 2);
+}
+
 static void test_abort_leaves_nothing(void **state)
 {
 	struct fixture *fx = *state;
@@ -749,6 +820,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_size_limit, setup_limits, teardown),
 		cmocka_unit_test_setup_teardown(test_put_fd_limit, setup_limits, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_commit_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_mismatch_is_not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_names_and_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files_per_session, setup_limits, teardown),
