@@ -93,11 +93,11 @@ typedef int (*ci_store_list_cb)(void *ctx, const struct ci_store_info *info);
 int64_t ci_store_now_ns(void);
 
 /*
- * Open (creating if needed, mode 0700) the store rooted at root and recover
- * it: temp files are deleted, metadata without data (or with data of the
- * wrong size), data without metadata and unreadable metadata are removed,
- * empty session directories are removed, every valid file is indexed. What
- * was done is logged (event store.recover). opts may be NULL (no limits).
+ * Open the store rooted at root (created with mode 0700 if missing; its
+ * parent must exist) and recover it: temp files are deleted, metadata
+ * without data (or with data of the wrong size), data without metadata and
+ * unreadable metadata are removed, empty session directories are removed,
+ * every valid file is indexed. What was done is logged (store.recover). opts may be NULL (no limits).
  * Fails with CI_E_UNAVAIL if another process holds the store, CI_E_INTERNAL
  * on I/O errors. Not thread-safe: call before sharing the store.
  */
