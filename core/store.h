@@ -97,9 +97,10 @@ int64_t ci_store_now_ns(void);
  * parent must exist) and recover it: temp files are deleted, metadata
  * without data (or with data of the wrong size), data without metadata and
  * unreadable metadata are removed, empty session directories are removed,
- * every valid file is indexed. What was done is logged (store.recover). opts may be NULL (no limits).
- * Fails with CI_E_UNAVAIL if another process holds the store, CI_E_INTERNAL
- * on I/O errors. Not thread-safe: call before sharing the store.
+ * every valid file is indexed. What was done is logged (store.recover).
+ * opts may be NULL (no limits). Fails with CI_E_UNAVAIL if another process
+ * holds the store, CI_E_INTERNAL on I/O errors. Not thread-safe: call before
+ * sharing the store.
  */
 int ci_store_open(const char *root, const struct ci_store_opts *opts, struct ci_store **out,
 		  char *err);
