@@ -345,7 +345,8 @@ int ci_exec_run(struct ci_app *app, const struct ci_exec_req *req, struct ci_exe
 	/* A sandbox that vanished underneath us is replaced once, transparently. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		rc = ci_sandboxes_acquire(app->sandboxes, req->scope, x.lang->runtime, hints,
-					  x.n_inputs + 1, req->rid, &x.sb, &created, x.err);
+					  x.n_inputs + 1, req->rid, &x.sb, &created, x.err,
+					  sizeof(x.err));
 		if (rc)
 			break;
 		rc = run_in_sandbox(&x, resp, &lost);

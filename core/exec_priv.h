@@ -29,7 +29,7 @@ struct ci_exec_ctx {
 	struct ci_sandbox *sb;
 	int64_t timeout_ms, deadline_ms;
 	int n_put, skipped_outputs;
-	char err[CI_ERR_MAX];
+	char err[1024]; /* room for a path and the backend's own message */
 };
 
 /* Language and input checks; 400/404-class failures with a message. */

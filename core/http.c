@@ -54,33 +54,6 @@ struct ci_req {
 	struct timespec started;
 };
 
-/* The single rc -> HTTP status table. */
-int ci_http_status_for_rc(int rc)
-{
-	switch (rc) {
-	case CI_OK:
-		return 200;
-	case CI_E_INVAL:
-		return 400;
-	case CI_E_NOTFOUND:
-		return 404;
-	case CI_E_EXISTS:
-		return 409;
-	case CI_E_LIMIT:
-		return 413;
-	case CI_E_UNSUPPORTED:
-		return 501;
-	case CI_E_BACKEND:
-		return 502;
-	case CI_E_UNAVAIL:
-		return 503;
-	case CI_E_TIMEOUT:
-		return 504;
-	default:
-		return 500;
-	}
-}
-
 static void set_response(struct ci_req *req, int status, struct MHD_Response *resp)
 {
 	if (req->response) {

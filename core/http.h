@@ -91,7 +91,4 @@ void ci_req_reply_empty(struct ci_req *req, int status);
 void ci_req_reply_fd(struct ci_req *req, int fd, uint64_t size, const char *content_type,
 		     const char *filename);
 
-/* HTTP status for a ci_rc (the one table). */
-int ci_http_status_for_rc(int rc);
-
 #endif /* CI_CORE_HTTP_H */

@@ -8,6 +8,7 @@
 #include "app.h"
 #include "ci/backend.h"
 #include "conf.h"
+#include "host.h"
 #include "log.h"
 
 #define SHUTDOWN_GRACE_MS 10000
@@ -114,6 +115,7 @@ int main(int argc, char **argv)
 	ci_log(CI_LL_INFO, "server.stopping", "signal=%s", sig == SIGTERM ? "TERM" : "INT");
 	ci_app_stop(&app, SHUTDOWN_GRACE_MS);
 	ci_log(CI_LL_INFO, "server.stopped", NULL);
+	ci_host_http_cleanup();
 	ci_conf_release(&conf);
 	return 0;
 }

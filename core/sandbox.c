@@ -242,7 +242,7 @@ static void set_affinity_locked(struct ci_sandboxes *t, const char *sid, struct 
 
 static int create_sandbox(struct ci_sandboxes *t, const char *scope, const char *runtime,
 			  const struct ci_lang *lang, const char *rid, struct ci_sandbox **out,
-			  char *err)
+			  char *err, size_t errlen)
 {
 	struct ci_sandbox *sb = calloc(1, sizeof(*sb));
 	ci_create_spec spec = {.struct_size = sizeof(spec)};
@@ -263,7 +263,7 @@ static int create_sandbox(struct ci_sandboxes *t, const char *scope, const char 
 	rc = ci_plugin_create(t->plugin, &call, rid, ci_now_ms() + CREATE_TIMEOUT_MS, &spec,
 			      sb->id);
 	if (rc) {
-		snprintf(err, CI_ERR_MAX, "cannot create a sandbox: %s", call.err);
+		snprintf(err, errlen, "cannot create a sandbox: %s", call.err);
 		free(sb);
 		return rc;
 	}
@@ -286,7 +286,7 @@ static int create_sandbox(struct ci_sandboxes *t, const char *scope, const char 
 
 int ci_sandboxes_acquire(struct ci_sandboxes *t, const char *scope, const char *runtime,
 			 const char *const *hints, int n_hints, const char *rid,
-			 struct ci_sandbox **out, bool *created, char *err)
+			 struct ci_sandbox **out, bool *created, char *err, size_t errlen)
 {
 	const struct ci_lang *lang = NULL;
 	struct ci_sandbox *sb;
@@ -310,7 +310,7 @@ int ci_sandboxes_acquire(struct ci_sandboxes *t, const char *scope, const char *
 		/* Deleted while we waited for it: let go and look again. */
 		ci_sandboxes_release(t, sb, NULL, false);
 	}
-	rc = create_sandbox(t, scope, runtime, lang, rid, &sb, err);
+	rc = create_sandbox(t, scope, runtime, lang, rid, &sb, err, errlen);
 	if (rc)
 		return rc;
 	*created = true;

@@ -62,11 +62,11 @@ int ci_sandboxes_sweep(struct ci_sandboxes *t);
  * A sandbox for scope + runtime: the one a hint session id maps to, else a
  * new one. On CI_OK *out is referenced and its run_lock held (execs on one
  * sandbox are serialised); *created says whether it is new. On failure
- * err (CI_ERR_MAX bytes) says why.
+ * err says why.
  */
 int ci_sandboxes_acquire(struct ci_sandboxes *t, const char *scope, const char *runtime,
 			 const char *const *hints, int n_hints, const char *rid,
-			 struct ci_sandbox **out, bool *created, char *err);
+			 struct ci_sandbox **out, bool *created, char *err, size_t errlen);
 
 /*
  * Give the sandbox back: maps new_sid (may be NULL) to it for affinity and
