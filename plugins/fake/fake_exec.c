@@ -118,22 +118,38 @@ static int load_env_file(struct run *r, const char *id)
 	return rc;
 }
 
-/* /mnt/data[/...] -> <data>[/...]; anything else unchanged. */
-static const char *map_mnt(const char *s, const char **rest)
+/*
+ * A copy of s with every /mnt/data path (in argv, or inside env values such
+ * as PYTHONPATH=/mnt/data/x:/mnt/data) pointing at the real directory.
+ */
+static char *dup_mapped(struct run *r, const char *s)
 {
-	size_t m = strlen(FAKE_MNT);
+	const size_t m = strlen(FAKE_MNT), dl = strlen(r->data);
+	size_t n = 0, len = 0;
+	const char *p;
+	char *out;
 
-	if (!strncmp(s, FAKE_MNT, m) && (!s[m] || s[m] == '/')) {
-		*rest = s + m;
-		return s;
+	for (p = s; (p = strstr(p, FAKE_MNT)); p += m)
+		n++;
+	out = r->be->host->mem_alloc(r->be->host->hctx, strlen(s) + n * dl + 1);
+	if (!out)
+		return NULL;
+	for (p = s; *p;) {
+		if (!strncmp(p, FAKE_MNT, m) && (!p[m] || p[m] == '/' || p[m] == ':')) {
+			memcpy(out + len, r->data, dl);
+			len += dl;
+			p += m;
+		} else {
+			out[len++] = *p++;
+		}
 	}
-	return NULL;
+	out[len] = 0;
+	return out;
 }
 
 static int prepare(struct run *r, const char *id, const ci_exec_spec *spec)
 {
 	char rel[FAKE_PATH];
-	const char *rest;
 	int rc, fd;
 
 	if (!spec || !spec->argv || !spec->argv[0] || !spec->argv[0][0])
@@ -163,8 +179,7 @@ static int prepare(struct run *r, const char *id, const ci_exec_spec *spec)
 	for (int i = 0; spec->argv[i]; i++) {
 		if (i >= ENV_MAX - 1)
 			return ci_fail(r->call, CI_E_LIMIT, "fake: argv longer than %d", ENV_MAX);
-		r->argv[i] = map_mnt(spec->argv[i], &rest) ? dup_str(r->be, r->data, rest)
-							   : dup_str(r->be, spec->argv[i], NULL);
+		r->argv[i] = dup_mapped(r, spec->argv[i]);
 		if (!r->argv[i])
 			return ci_fail(r->call, CI_E_NOMEM, "fake: out of memory");
 		r->n_argv = i + 1;
@@ -178,8 +193,13 @@ static int prepare(struct run *r, const char *id, const ci_exec_spec *spec)
 		rc = env_add(r, "LANG=C.UTF-8", NULL);
 	if (!rc)
 		rc = load_env_file(r, id);
-	for (int i = 0; !rc && spec->env && spec->env[i]; i++)
-		rc = env_add(r, spec->env[i], NULL);
+	for (int i = 0; !rc && spec->env && spec->env[i]; i++) {
+		char *kv = dup_mapped(r, spec->env[i]);
+
+		rc = kv ? env_add(r, kv, NULL) : ci_fail(r->call, CI_E_NOMEM, "fake: out of memory");
+		if (kv)
+			r->be->host->mem_free(r->be->host->hctx, kv);
+	}
 	return rc;
 }
 
