@@ -17,7 +17,6 @@
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "bwrap.h"
@@ -430,11 +429,11 @@ static void sandbox_remove(ci_be *be, const char *id, int64_t uid)
 	char path[4096];
 	int rfd;
 
+	bwrap_cgroup_kill(be, id); /* normally empty: exec leaves no process behind */
 	snprintf(path, sizeof(path), "%s/%s/data", be->root, id);
 	umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW);
 	snprintf(path, sizeof(path), "%s/%s/tmp", be->root, id);
 	umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW);
-	bwrap_cgroup_kill(be, id);
 	bwrap_cgroup_remove(be, id);
 	rfd = open(be->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rfd >= 0) {

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "ci/backend.h"
@@ -27,6 +28,8 @@
 #define BWRAP_DATA      "/mnt/data"
 #define BWRAP_META_MAX  (256 * 1024)
 #define BWRAP_CG_MAX    4 /* controllers: v1 memory, pids, cpu; or one v2 dir */
+#define BWRAP_CHILD_FDS 5 /* bwrap's stdin, stdout, stderr, seccomp program, info */
+#define BWRAP_LIMITS    8
 
 /* Writable cgroup controllers found at init. */
 struct bwrap_cgroups {
@@ -91,6 +94,27 @@ void bwrap_meta_release(ci_be *be, struct bwrap_meta *m);
 int bwrap_setup(ci_be *be, ci_call *call);
 void bwrap_setup_release(ci_be *be);
 
+/* What the spawned child does before it execs bwrap; prepared by the parent. */
+struct bwrap_child {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	int fds[BWRAP_CHILD_FDS]; /* become 0-4 */
+	int cg_fds[BWRAP_CG_MAX]; /* "tasks"/"cgroup.procs" files to write "0" to */
+	int n_cg;
+	int cg_dir_fd;            /* v2 cgroup directory for CLONE_INTO_CGROUP, or -1 */
+	int lim_res[BWRAP_LIMITS];
+	struct rlimit lims[BWRAP_LIMITS];
+	int n_lim;
+	bool drop; /* switch to uid/gid (and no groups) */
+	uid_t uid;
+	gid_t gid;
+	int err_fd; /* internal to bwrap_spawn() */
+};
+
+/* bwrap_spawn.c: start bwrap; 0 or an errno with *step naming what failed. */
+int bwrap_spawn(struct bwrap_child *c, pid_t *pid, int *pidfd, const char **step);
+
 /* bwrap_exec.c */
 int bwrap_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_result *res,
 	       ci_call *call);
@@ -113,8 +137,12 @@ int bwrap_seccomp_build(ci_be *be, ci_call *call);
 void bwrap_cgroup_probe(ci_be *be, const char *parent);
 void bwrap_cgroup_release(ci_be *be);
 int bwrap_cgroup_create(ci_be *be, const char *id, const struct bwrap_meta *m);
-/* Open cgroup.procs of each controller for the sandbox; returns the count. */
-int bwrap_cgroup_open(ci_be *be, const char *id, const struct bwrap_meta *m, int fds[]);
+/*
+ * Open the files that move a process into the sandbox's cgroups; returns
+ * their count or -1. *dir_fd gets the v2 cgroup directory (else -1).
+ */
+int bwrap_cgroup_open(ci_be *be, const char *id, const struct bwrap_meta *m, int fds[],
+		      int *dir_fd);
 void bwrap_cgroup_kill(ci_be *be, const char *id);
 void bwrap_cgroup_remove(ci_be *be, const char *id);
 

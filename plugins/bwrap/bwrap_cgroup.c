@@ -1,9 +1,9 @@
 /*
  * cgroup memory, pids and cpu limits, v1 or v2, where a writable hierarchy
  * exists. Each sandbox gets "<hierarchy><parent>/ci-bwrap/<id>", made at
- * create() with its limits; exec moves bwrap into it before bwrap starts
- * (the spawned child writes "0" to cgroup.procs), so every process of the
- * sandbox is accounted from its first instruction.
+ * create() with its limits; exec starts bwrap inside it (see
+ * bwrap_spawn.c), so every process of the sandbox is accounted from its
+ * first instruction.
  *
  * The parent defaults to the server's own cgroup, so sandboxes stay inside
  * whatever limits the operator put on the server. On cgroup v2 a parent
@@ -172,6 +172,27 @@ static void add_ctl(ci_be *be, char *dir, const char *ctl)
 	be->cg.n++;
 }
 
+/* base_dir() + usable(), trying our own cgroup first, then the root when root. */
+static char *usable_base(ci_be *be, const char *ctl, const char *parent, const char *file,
+			 const char *val)
+{
+	char *dir = base_dir(be, ctl, parent);
+
+	if (dir && usable(dir, file, val))
+		return dir;
+	if (dir) {
+		rmdir(dir); /* only when empty: never another instance's sandboxes */
+		bwrap_free(be, dir);
+	}
+	/*
+	 * On v2 a cgroup with processes (the server's own, under systemd)
+	 * cannot hand controllers down; the root cgroup can.
+	 */
+	if (!parent && geteuid() == 0)
+		return usable_base(be, ctl, "/", file, val);
+	return NULL;
+}
+
 static void probe_v1(ci_be *be, const char *parent)
 {
 	static const struct {
@@ -185,13 +206,9 @@ static void probe_v1(ci_be *be, const char *parent)
 	char *dir;
 
 	for (i = 0; i < sizeof(v1) / sizeof(v1[0]); i++) {
-		dir = base_dir(be, v1[i].ctl, parent);
+		dir = usable_base(be, v1[i].ctl, parent, v1[i].file, v1[i].val);
 		if (!dir)
 			continue;
-		if (!usable(dir, v1[i].file, v1[i].val)) {
-			bwrap_free(be, dir);
-			continue;
-		}
 		add_ctl(be, dir, v1[i].ctl);
 		if (i == 0)
 			be->cg.memory = true;
@@ -202,39 +219,60 @@ static void probe_v1(ci_be *be, const char *parent)
 	}
 }
 
-static void probe_v2(ci_be *be, const char *parent)
+/* Enable the controllers below dir's parent and below dir. */
+static void delegate(const char *dir)
 {
-	char *dir = base_dir(be, "", parent), up[4096], *slash;
+	char up[4096], *slash;
 
-	if (!dir)
-		return;
-	/* Delegate the controllers to ci-bwrap, then to the sandboxes below it. */
 	snprintf(up, sizeof(up), "%s", dir);
 	slash = strrchr(up, '/');
 	if (slash)
 		*slash = '\0';
-	write_str(up, "cgroup.subtree_control", "+memory +pids +cpu");
-	write_str(up, "cgroup.subtree_control", "+memory +pids");
-	write_str(dir, "cgroup.subtree_control", "+memory +pids +cpu");
-	write_str(dir, "cgroup.subtree_control", "+memory +pids");
+	if (write_str(up, "cgroup.subtree_control", "+memory +pids +cpu") < 0)
+		write_str(up, "cgroup.subtree_control", "+memory +pids");
+	if (write_str(dir, "cgroup.subtree_control", "+memory +pids +cpu") < 0)
+		write_str(dir, "cgroup.subtree_control", "+memory +pids");
+}
+
+static bool probe_v2_at(ci_be *be, const char *parent)
+{
+	char *dir = base_dir(be, "", parent);
+
+	if (!dir)
+		return false;
+	delegate(dir);
 	be->cg.memory = usable(dir, "memory.max", "max");
 	be->cg.pids = usable(dir, "pids.max", "max");
 	be->cg.cpu = usable(dir, "cpu.max", "max");
-	if (!be->cg.memory && !be->cg.pids && !be->cg.cpu) {
+	if (!be->cg.memory && !be->cg.pids) {
+		be->cg.cpu = false;
+		rmdir(dir);
 		bwrap_free(be, dir);
-		return;
+		return false;
 	}
 	be->cg.v2 = 1;
 	add_ctl(be, dir, "unified");
+	return true;
+}
+
+static void probe_v2(ci_be *be, const char *parent)
+{
+	if (!probe_v2_at(be, parent) && !parent && geteuid() == 0)
+		probe_v2_at(be, "/");
 }
 
 void bwrap_cgroup_probe(ci_be *be, const char *parent)
 {
+	unsigned i;
+
 	probe_v1(be, parent);
 	if (!be->cg.memory && !be->cg.pids) {
 		bwrap_cgroup_release(be);
 		probe_v2(be, parent);
 	}
+	for (i = 0; i < be->cg.n; i++)
+		be->host->log(be->host->hctx, CI_LOG_INFO, "bwrap.cgroup controller=%s dir=%s",
+			      be->cg.ctl[i], be->cg.dir[i]);
 	if (!be->cg.memory || !be->cg.pids)
 		be->host->log(be->host->hctx, CI_LOG_WARN,
 			      "bwrap.cgroup msg=\"no writable cgroup %s%s%s controller (v1 or v2, "
@@ -295,21 +333,37 @@ int bwrap_cgroup_create(ci_be *be, const char *id, const struct bwrap_meta *m)
 	return 0;
 }
 
-int bwrap_cgroup_open(ci_be *be, const char *id, const struct bwrap_meta *m, int fds[])
+int bwrap_cgroup_open(ci_be *be, const char *id, const struct bwrap_meta *m, int fds[],
+		      int *dir_fd)
 {
 	char path[4096];
 	unsigned i;
 	int n = 0, again = 1;
 
+	*dir_fd = -1;
 retry:
 	for (i = 0; i < be->cg.n; i++) {
 		if (!wanted(be, i, m))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s/cgroup.procs", be->cg.dir[i], id);
+		/*
+		 * v1: moving the single thread of the new child through "tasks"
+		 * skips the global threadgroup lock (and its RCU grace period,
+		 * milliseconds per write) that "cgroup.procs" takes. v2 has no
+		 * such file: clone3 puts the child straight into the directory,
+		 * cgroup.procs is the fallback.
+		 */
+		snprintf(path, sizeof(path), "%s/%s/%s", be->cg.dir[i], id,
+			 be->cg.v2 ? "cgroup.procs" : "tasks");
 		fds[n] = open(path, O_WRONLY | O_CLOEXEC);
 		if (fds[n] < 0)
 			goto out_fail;
 		n++;
+		if (be->cg.v2) {
+			snprintf(path, sizeof(path), "%s/%s", be->cg.dir[i], id);
+			*dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (*dir_fd < 0)
+				goto out_fail;
+		}
 	}
 	return n;
 out_fail:

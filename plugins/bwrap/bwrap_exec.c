@@ -35,109 +35,9 @@
 #include "bwrap.h"
 #include "ci/backend_util.h"
 
-#define NOSAN        __attribute__((no_sanitize("address", "undefined")))
-#define CHILD_FDS    5 /* stdin, stdout, stderr, seccomp, info */
-#define MAX_LIMITS   8
 #define CHUNK        65536
 #define KILL_GRACE   1000 /* ms for the namespace to die before bwrap is killed too */
 #define DRAIN_MS     2000 /* ms to wait for pipes to close once bwrap is gone */
-#define STACK_SIZE   (64 * 1024)
-
-/* Everything the child needs, prepared by the parent: the child only makes syscalls. */
-struct child_arg {
-	const char *path;
-	char *const *argv;
-	char *const *envp;
-	int fds[CHILD_FDS];
-	int cg_fds[BWRAP_CG_MAX];
-	int n_cg;
-	int lim_res[MAX_LIMITS];
-	struct rlimit lims[MAX_LIMITS];
-	int n_lim;
-	int drop;
-	uid_t uid;
-	gid_t gid;
-	int err;          /* errno of the step that failed, 0 when bwrap was exec'd */
-	const char *step; /* what failed */
-};
-
-#define CHILD_FAIL(c, what)                                                                        \
-	do {                                                                                       \
-		(c)->err = errno;                                                                  \
-		(c)->step = (what);                                                                \
-		syscall(SYS_exit_group, 127);                                                      \
-		return 0;                                                                          \
-	} while (0)
-
-/*
- * Runs on its own stack in our address space while the parent thread is
- * suspended (vfork semantics). Raw syscalls only: libc's setuid() would try
- * to signal the parent's threads, and malloc or locks would be shared.
- */
-static int NOSAN child_main(void *p)
-{
-	struct child_arg *c = p;
-	unsigned long zero[4] = {0, 0, 0, 0}; /* SIG_DFL, no flags, empty mask */
-	int i, tmp[CHILD_FDS];
-
-	/* Handlers are the parent's code; ignored signals would survive exec. */
-	for (i = 1; i < 65; i++)
-		if (i != SIGKILL && i != SIGSTOP)
-			syscall(SYS_rt_sigaction, i, zero, NULL, 8);
-	for (i = 0; i < c->n_cg; i++)
-		if (syscall(SYS_write, c->cg_fds[i], "0", 1) != 1)
-			CHILD_FAIL(c, "join cgroup");
-	for (i = 0; i < CHILD_FDS; i++) {
-		tmp[i] = (int)syscall(SYS_fcntl, c->fds[i], F_DUPFD, 64);
-		if (tmp[i] < 0)
-			CHILD_FAIL(c, "dup");
-	}
-	for (i = 0; i < CHILD_FDS; i++)
-		if (syscall(SYS_dup3, tmp[i], i, 0) < 0)
-			CHILD_FAIL(c, "dup3");
-	/* Whatever else the server has open must not reach the sandbox. */
-	if (syscall(SYS_close_range, CHILD_FDS, ~0U, 0) < 0)
-		for (i = CHILD_FDS; i < 65536; i++)
-			syscall(SYS_close, i);
-	for (i = 0; i < c->n_lim; i++)
-		if (syscall(SYS_prlimit64, 0, c->lim_res[i], &c->lims[i], NULL) < 0)
-			CHILD_FAIL(c, "setrlimit");
-	if (c->drop) {
-		if (syscall(SYS_setgroups, 0, NULL) < 0)
-			CHILD_FAIL(c, "setgroups");
-		if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0)
-			CHILD_FAIL(c, "setresgid");
-		if (syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0)
-			CHILD_FAIL(c, "setresuid");
-	}
-	syscall(SYS_umask, 022); /* not the server's */
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, zero, NULL, 8);
-	syscall(SYS_execve, c->path, c->argv, c->envp);
-	CHILD_FAIL(c, "execve bwrap");
-}
-
-static int spawn(struct child_arg *c, pid_t *pid, int *pidfd)
-{
-	sigset_t all, old;
-	void *stack;
-
-	stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED)
-		return -1;
-	/* No handler of ours may run on the child's side before exec. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	/*
-	 * Exit signal 0: no SIGCHLD for the server, and a waitpid(-1) elsewhere
-	 * in the process cannot reap our child (it needs __WALL).
-	 */
-	*pid = clone(child_main, (char *)stack + STACK_SIZE, CLONE_VM | CLONE_VFORK | CLONE_PIDFD,
-		     c, pidfd);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	munmap(stack, STACK_SIZE);
-	return *pid < 0 ? -1 : 0;
-}
 
 /* ---- environment and command line ---- */
 
@@ -429,7 +329,7 @@ static int make_pipe(int fds[2], ci_call *call)
 	return CI_OK;
 }
 
-static void add_limit(struct child_arg *c, int res, int64_t v)
+static void add_limit(struct bwrap_child *c, int res, int64_t v)
 {
 	c->lim_res[c->n_lim] = res;
 	c->lims[c->n_lim].rlim_cur = (rlim_t)v;
@@ -437,7 +337,7 @@ static void add_limit(struct child_arg *c, int res, int64_t v)
 	c->n_lim++;
 }
 
-static void set_limits(ci_be *be, struct child_arg *c, const struct bwrap_meta *m,
+static void set_limits(ci_be *be, struct bwrap_child *c, const struct bwrap_meta *m,
 		       int64_t timeout_ms)
 {
 	int64_t cpu_s = (timeout_ms + 999) / 1000 * be->ncpu + 1;
@@ -479,6 +379,7 @@ struct exec_ctx {
 	char *buf;
 	int cg_fds[BWRAP_CG_MAX];
 	int n_cg;
+	int cg_dir;
 	int p_in[2], p_out[2], p_err[2], p_sec[2], p_info[2];
 };
 
@@ -493,6 +394,7 @@ static void exec_release(ci_be *be, struct exec_ctx *x)
 	}
 	while (x->n_cg > 0)
 		close(x->cg_fds[--x->n_cg]);
+	close_fd(&x->cg_dir);
 	bwrap_free(be, x->buf);
 	bwrap_free(be, x->argv);
 	env_release(be, &x->env);
@@ -568,9 +470,10 @@ int bwrap_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_resu
 	       ci_call *call)
 {
 	static char *const no_env[] = {NULL};
-	struct exec_ctx x = {.p_in = {-1, -1}, .p_out = {-1, -1}, .p_err = {-1, -1},
-			     .p_sec = {-1, -1}, .p_info = {-1, -1}};
-	struct child_arg c = {0};
+	struct exec_ctx x = {.cg_dir = -1, .p_in = {-1, -1}, .p_out = {-1, -1},
+			     .p_err = {-1, -1}, .p_sec = {-1, -1}, .p_info = {-1, -1}};
+	struct bwrap_child c;
+	const char *step;
 	struct run r = {0};
 	char data[4096], tmp[4096];
 	struct statfs sfs;
@@ -578,7 +481,7 @@ int bwrap_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_resu
 	bool by_deadline = false;
 	sigset_t pipe_set, old_set;
 	struct timespec zero = {0, 0};
-	int rc;
+	int rc, err;
 
 	rc = bwrap_id_check(id, call);
 	if (rc)
@@ -605,7 +508,7 @@ int bwrap_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_resu
 		goto out;
 	}
 	if (be->cg.n) {
-		x.n_cg = bwrap_cgroup_open(be, id, &x.m, x.cg_fds);
+		x.n_cg = bwrap_cgroup_open(be, id, &x.m, x.cg_fds, &x.cg_dir);
 		if (x.n_cg < 0) {
 			x.n_cg = 0;
 			rc = ci_fail(call, CI_E_INTERNAL, "cgroup of %s: %s", id, strerror(errno));
@@ -627,10 +530,11 @@ int bwrap_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_resu
 	else
 		close_fd(&r.in_fd);
 
-	c = (struct child_arg){.path = be->bwrap_path, .argv = x.argv, .envp = no_env,
-			       .fds = {x.p_in[0], x.p_out[1], x.p_err[1], x.p_sec[0], x.p_info[1]},
-			       .n_cg = x.n_cg, .drop = be->drop && x.m.host_uid >= 0,
-			       .uid = (uid_t)x.m.host_uid, .gid = (gid_t)x.m.host_uid};
+	c = (struct bwrap_child){.path = be->bwrap_path, .argv = x.argv, .envp = no_env,
+				 .fds = {x.p_in[0], x.p_out[1], x.p_err[1], x.p_sec[0], x.p_info[1]},
+				 .n_cg = x.n_cg, .cg_dir_fd = x.cg_dir,
+				 .drop = be->drop && x.m.host_uid >= 0, .uid = (uid_t)x.m.host_uid,
+				 .gid = (gid_t)x.m.host_uid, .err_fd = -1};
 	memcpy(c.cg_fds, x.cg_fds, sizeof(c.cg_fds));
 	set_limits(be, &c, &x.m, timeout);
 
@@ -640,13 +544,9 @@ int bwrap_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_resu
 		kill_at = call->deadline_ms - 20;
 		by_deadline = true;
 	}
-	if (spawn(&c, &r.pid, &r.pidfd) < 0) {
-		rc = ci_fail(call, CI_E_INTERNAL, "clone: %s", strerror(errno));
-		goto out_run;
-	}
-	if (c.err) {
-		waitpid(r.pid, NULL, __WALL);
-		rc = ci_fail(call, CI_E_INTERNAL, "start bwrap: %s: %s", c.step, strerror(c.err));
+	err = bwrap_spawn(&c, &r.pid, &r.pidfd, &step);
+	if (err) {
+		rc = ci_fail(call, CI_E_INTERNAL, "start bwrap: %s: %s", step, strerror(err));
 		goto out_run;
 	}
 	/* Only the child may hold these now, or EOF would never come. */

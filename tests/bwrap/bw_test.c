@@ -53,6 +53,7 @@ int bw_group_setup(void **state)
 		fprintf(stderr, "init failed: %d %s\n", rc, call.err);
 		return -1;
 	}
+	bw.cg_memory = strstr(fake_host_log(), "cgroup_memory=yes") != NULL;
 	return 0;
 }
 

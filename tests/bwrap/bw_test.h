@@ -38,6 +38,7 @@ struct bw_env {
 	ci_host host;
 	char root[64];
 	char id[CI_ID_MAX]; /* the current test's sandbox */
+	int cg_memory;      /* the plugin found a writable memory cgroup */
 };
 
 extern struct bw_env bw;

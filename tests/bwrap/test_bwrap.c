@@ -514,6 +514,84 @@ static void test_get_special_files(void **state)
 	bw_out_free(&o);
 }
 
+static int64_t read_num(const char *dir, const char *id, const char *file)
+{
+	char path[4096], buf[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, id, file);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return strtoll(buf, NULL, 10);
+}
+
+static void test_cgroup_lifecycle(void **state)
+{
+	const struct bwrap_cgroups *cg = &bw.be->cg;
+	char path[4096];
+	ci_call call = bw_call(5000);
+	unsigned i;
+
+	(void)state;
+	if (!cg->memory || !cg->pids) {
+		/* No cgroups here: the plugin must say so, once, at init. */
+		assert_non_null(strstr(fake_host_log(), "no writable cgroup"));
+		return;
+	}
+	for (i = 0; i < cg->n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", cg->dir[i], bw.id);
+		if (!strcmp(cg->ctl[i], "cpu")) {
+			/* only made when a CPU quota is asked for */
+			assert_int_equal(access(path, F_OK), -1);
+			continue;
+		}
+		assert_int_equal(access(path, F_OK), 0);
+		if (!strcmp(cg->ctl[i], "memory"))
+			assert_int_equal(read_num(cg->dir[i], bw.id, "memory.limit_in_bytes"),
+					 256 * MIB);
+		if (!strcmp(cg->ctl[i], "pids"))
+			assert_int_equal(read_num(cg->dir[i], bw.id, "pids.max"), 64 + 2);
+		if (!strcmp(cg->ctl[i], "unified")) {
+			assert_int_equal(read_num(cg->dir[i], bw.id, "memory.max"), 256 * MIB);
+			assert_int_equal(read_num(cg->dir[i], bw.id, "pids.max"), 64 + 2);
+		}
+	}
+	assert_int_equal(bw.d->destroy(bw.be, bw.id, &call), CI_OK);
+	for (i = 0; i < cg->n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", cg->dir[i], bw.id);
+		assert_int_equal(access(path, F_OK), -1);
+	}
+	/* the fixture's teardown destroys it again */
+	assert_int_equal(bw_sandbox_setup(NULL), 0);
+}
+
+static void test_cgroup_cpu_quota(void **state)
+{
+	ci_create_spec cs = {.struct_size = sizeof(cs), .owner = BW_OWNER, .cpu_millis = 500};
+	const struct bwrap_cgroups *cg = &bw.be->cg;
+	ci_call call = bw_call(5000);
+	char id[CI_ID_MAX];
+	struct bw_out o = {0};
+	ci_exec_result res;
+	const char *argv[] = {"/bin/sh", "-c", "echo ok", NULL};
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(bw.d->create(bw.be, &cs, id, &call), CI_OK);
+	for (i = 0; i < cg->n; i++) {
+		if (!strcmp(cg->ctl[i], "cpu"))
+			assert_int_equal(read_num(cg->dir[i], id, "cpu.cfs_quota_us"), 50000);
+	}
+	assert_int_equal(bw_run(id, argv, NULL, NULL, NULL, 0, 5000, &res, &o), CI_OK);
+	assert_string_equal(o.out.buf, "ok\n");
+	bw_out_free(&o);
+	assert_int_equal(bw.d->destroy(bw.be, id, &call), CI_OK);
+}
+
 static void test_errno_map(void **state)
 {
 	(void)state;
@@ -544,6 +622,8 @@ int main(void)
 		SB(test_bad_paths),
 		SB(test_list),
 		SB(test_get_special_files),
+		SB(test_cgroup_lifecycle),
+		cmocka_unit_test(test_cgroup_cpu_quota),
 		cmocka_unit_test(test_errno_map),
 	};
 
