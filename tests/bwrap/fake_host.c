@@ -1,5 +1,6 @@
 #include "fake_host.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,8 @@ int64_t fake_host_wall_offset;
 
 static char log_buf[1 << 16];
 static size_t log_len;
+/* The plugin may be called from several threads; cmocka's allocator is not thread-safe. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void fh_log(void *hctx, int level, const char *fmt, ...)
 {
@@ -23,8 +26,11 @@ static void fh_log(void *hctx, int level, const char *fmt, ...)
 	int n;
 
 	(void)hctx;
-	if (log_len + 2 >= sizeof(log_buf))
+	pthread_mutex_lock(&lock);
+	if (log_len + 2 >= sizeof(log_buf)) {
+		pthread_mutex_unlock(&lock);
 		return;
+	}
 	n = snprintf(log_buf + log_len, sizeof(log_buf) - log_len, "%s ",
 		     level >= 0 && level <= 3 ? names[level] : "?");
 	if (n > 0)
@@ -40,6 +46,7 @@ static void fh_log(void *hctx, int level, const char *fmt, ...)
 	log_buf[log_len] = '\0';
 	if (getenv("FAKE_HOST_VERBOSE"))
 		fprintf(stderr, "[plugin] %s", log_buf + start);
+	pthread_mutex_unlock(&lock);
 }
 
 static const struct fake_cfg *find(void *hctx, const char *key)
@@ -90,14 +97,21 @@ static int fh_cfg_bool(void *hctx, const char *key, int *out)
 
 static void *fh_alloc(void *hctx, size_t n)
 {
+	void *p;
+
 	(void)hctx;
-	return test_malloc(n);
+	pthread_mutex_lock(&lock);
+	p = test_malloc(n);
+	pthread_mutex_unlock(&lock);
+	return p;
 }
 
 static void fh_free(void *hctx, void *p)
 {
 	(void)hctx;
+	pthread_mutex_lock(&lock);
 	test_free(p);
+	pthread_mutex_unlock(&lock);
 }
 
 static int64_t fh_now_ms(void *hctx)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -629,6 +630,74 @@ static void test_python_stack(void **state)
 	bw_out_free(&o);
 }
 
+/* One worker of the concurrency test: no cmocka asserts off the main thread. */
+struct worker {
+	pthread_t t;
+	char id[CI_ID_MAX];
+	int n, ok, timed_out;
+	int64_t slow_ms;
+};
+
+static void *worker_main(void *p)
+{
+	struct worker *w = p;
+	char script[128], want[64], path[64];
+	const char *argv[] = {"/bin/sh", "-c", script, NULL};
+	ci_exec_result res;
+	struct bw_out o;
+	ci_call call;
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		memset(&o, 0, sizeof(o));
+		snprintf(script, sizeof(script), "echo w%d-%d; cat in%d", w->n, i, i);
+		snprintf(path, sizeof(path), "/mnt/data/in%d", i);
+		snprintf(want, sizeof(want), "w%d-%d\nfile%d-%d", w->n, i, w->n, i);
+		call = bw_call(10000);
+		if (bw_put_mem(w->id, path, want + strlen(want) - 7, 7, 0644, &call) == CI_OK &&
+		    bw_run(w->id, argv, NULL, NULL, NULL, 0, 10000, &res, &o) == CI_OK &&
+		    res.exit_code == 0 && o.out.buf && !strcmp(o.out.buf, want))
+			w->ok++;
+		bw_out_free(&o);
+	}
+	if (w->slow_ms) {
+		const char *slow[] = {"sleep", "30", NULL};
+
+		if (bw_run(w->id, slow, NULL, NULL, NULL, 0, w->slow_ms, &res, NULL) == CI_OK)
+			w->timed_out = res.timed_out;
+	}
+	return NULL;
+}
+
+static void test_concurrent_execs(void **state)
+{
+	ci_create_spec cs = {.struct_size = sizeof(cs), .owner = BW_OWNER};
+	struct worker w[4];
+	ci_call call = bw_call(10000);
+	int64_t t0;
+	int i;
+
+	(void)state;
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < 4; i++) {
+		w[i].n = i;
+		w[i].slow_ms = i == 0 ? 800 : 0; /* one sandbox times out meanwhile */
+		assert_int_equal(bw.d->create(bw.be, &cs, w[i].id, &call), CI_OK);
+	}
+	t0 = bw.host.now_ms(bw.host.hctx);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&w[i].t, NULL, worker_main, &w[i]), 0);
+	for (i = 0; i < 4; i++)
+		pthread_join(w[i].t, NULL);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(w[i].ok, 6);
+		assert_int_equal(bw.d->destroy(bw.be, w[i].id, &call), CI_OK);
+	}
+	assert_int_equal(w[0].timed_out, 1);
+	assert_true(bw.host.now_ms(bw.host.hctx) - t0 < 8000);
+	assert_false(bw_proc_with_arg("sleep", "30"));
+}
+
 #define SB(f) cmocka_unit_test_setup_teardown(f, bw_sandbox_setup, bw_sandbox_teardown)
 
 int main(void)
@@ -654,6 +723,7 @@ int main(void)
 		SB(test_symlink_escape),
 		SB(test_symlink_list),
 		SB(test_python_stack),
+		cmocka_unit_test(test_concurrent_execs),
 	};
 
 	if (geteuid() != 0) {
