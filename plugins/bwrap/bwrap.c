@@ -7,6 +7,8 @@
  * bwrap_exec.c and bwrap_fs.c.
  */
 #define _GNU_SOURCE
+#include "bwrap.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bwrap.h"
 #include "ci/backend_util.h"
 
 #define PROBE_OWNER "ci-bwrap-probe"
@@ -160,8 +161,7 @@ static void unescape(char *s)
 	*d = '\0';
 }
 
-static int write_file_atomic(int dirfd, const char *name, const char *data, size_t len,
-			     mode_t mode)
+static int write_file_atomic(int dirfd, const char *name, const char *data, size_t len, mode_t mode)
 {
 	char tmp[64];
 	ssize_t w;
@@ -410,9 +410,9 @@ static int make_area(ci_be *be, int sbfd, const char *name, const char *path, in
 	if (mkdirat(sbfd, name, 0700) < 0)
 		return ci_fail(call, CI_E_INTERNAL, "mkdir %s: %s", path, strerror(errno));
 	if (be->tmpfs) {
-		snprintf(opts, sizeof(opts), "size=%" PRId64 ",nr_inodes=%" PRId64
-			 ",mode=0700,uid=%u,gid=%u", size, be->inodes, (unsigned)uid,
-			 (unsigned)gid);
+		snprintf(opts, sizeof(opts),
+			 "size=%" PRId64 ",nr_inodes=%" PRId64 ",mode=0700,uid=%u,gid=%u", size,
+			 be->inodes, (unsigned)uid, (unsigned)gid);
 		if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
 			return ci_fail(call, CI_E_INTERNAL, "mount tmpfs on %s: %s", path,
 				       strerror(errno));
@@ -438,8 +438,8 @@ static void sandbox_remove(ci_be *be, const char *id, int64_t uid)
 	rfd = open(be->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rfd >= 0) {
 		if (bwrap_rmtree(rfd, id) < 0 && errno != ENOENT)
-			be->host->log(be->host->hctx, CI_LOG_WARN,
-				      "bwrap.remove id=%s err=\"%s\"", id, strerror(errno));
+			be->host->log(be->host->hctx, CI_LOG_WARN, "bwrap.remove id=%s err=\"%s\"",
+				      id, strerror(errno));
 		close(rfd);
 	}
 	uid_release(be, id, uid);
@@ -545,8 +545,8 @@ static int bwrap_destroy(ci_be *be, const char *id, ci_call *call)
 	return CI_OK;
 }
 
-static int bwrap_sweep(ci_be *be, const char *owner, int64_t older_than_unix,
-		       unsigned *n_removed, ci_call *call)
+static int bwrap_sweep(ci_be *be, const char *owner, int64_t older_than_unix, unsigned *n_removed,
+		       ci_call *call)
 {
 	struct bwrap_meta m;
 	struct dirent *de;
@@ -575,8 +575,8 @@ static int bwrap_sweep(ci_be *be, const char *owner, int64_t older_than_unix,
 	if (n_removed)
 		*n_removed = n;
 	if (n)
-		be->host->log(be->host->hctx, CI_LOG_INFO, "bwrap.sweep owner=%s removed=%u",
-			      owner, n);
+		be->host->log(be->host->hctx, CI_LOG_INFO, "bwrap.sweep owner=%s removed=%u", owner,
+			      n);
 	return CI_OK;
 }
 
@@ -609,8 +609,8 @@ static int probe(ci_be *be, char *why, size_t why_len)
 	ci_create_spec cs = {.struct_size = sizeof(cs), .owner = PROBE_OWNER, .runtime = "probe"};
 	struct probe_out po = {{0}, 0};
 	ci_sink sink = {probe_sink, &po};
-	ci_exec_spec es = {.struct_size = sizeof(es), .argv = argv, .timeout_ms = 10000,
-			   .out = &sink};
+	ci_exec_spec es = {
+		.struct_size = sizeof(es), .argv = argv, .timeout_ms = 10000, .out = &sink};
 	ci_exec_result res = {.struct_size = sizeof(res)};
 	ci_call call = {.struct_size = sizeof(call), .request_id = "bwrap-probe"};
 	char id[CI_ID_MAX];

@@ -23,36 +23,36 @@
 #include "ci/backend.h"
 
 #define BWRAP_ID_PREFIX "bw-"
-#define BWRAP_ID_HEX    32 /* 128 random bits */
-#define BWRAP_ID_LEN    (sizeof(BWRAP_ID_PREFIX) - 1 + BWRAP_ID_HEX)
-#define BWRAP_DATA      "/mnt/data"
-#define BWRAP_META_MAX  (256 * 1024)
-#define BWRAP_CG_MAX    4 /* controllers: v1 memory, pids, cpu; or one v2 dir */
+#define BWRAP_ID_HEX	32 /* 128 random bits */
+#define BWRAP_ID_LEN	(sizeof(BWRAP_ID_PREFIX) - 1 + BWRAP_ID_HEX)
+#define BWRAP_DATA	"/mnt/data"
+#define BWRAP_META_MAX	(256 * 1024)
+#define BWRAP_CG_MAX	4 /* controllers: v1 memory, pids, cpu; or one v2 dir */
 #define BWRAP_CHILD_FDS 5 /* bwrap's stdin, stdout, stderr, seccomp program, info */
-#define BWRAP_LIMITS    8
+#define BWRAP_LIMITS	8
 
 /* Writable cgroup controllers found at init. */
 struct bwrap_cgroups {
-	int v2;                      /* 1: one unified directory */
-	unsigned n;                  /* entries used in dir[] */
-	char *dir[BWRAP_CG_MAX];     /* "<mount><parent>/ci-bwrap": sandboxes go below */
+	int v2;			       /* 1: one unified directory */
+	unsigned n;		       /* entries used in dir[] */
+	char *dir[BWRAP_CG_MAX];       /* "<mount><parent>/ci-bwrap": sandboxes go below */
 	const char *ctl[BWRAP_CG_MAX]; /* "memory", "pids", "cpu", or "unified" */
-	bool memory, pids, cpu;      /* which limits can be enforced */
+	bool memory, pids, cpu;	       /* which limits can be enforced */
 };
 
 struct ci_be {
 	const ci_host *host;
-	char *root;        /* absolute sandbox root */
-	char *bwrap_path;  /* absolute path of the bwrap binary */
-	char *path_env;    /* PATH inside the sandbox */
-	uid_t sb_uid;      /* uid/gid seen inside the sandbox */
+	char *root;	  /* absolute sandbox root */
+	char *bwrap_path; /* absolute path of the bwrap binary */
+	char *path_env;	  /* PATH inside the sandbox */
+	uid_t sb_uid;	  /* uid/gid seen inside the sandbox */
 	gid_t sb_gid;
-	bool drop;         /* run bwrap as a per-sandbox unprivileged host uid */
+	bool drop;	   /* run bwrap as a per-sandbox unprivileged host uid */
 	uint32_t uid_base; /* host uid range for drop mode */
 	uint32_t uid_count;
-	bool tmpfs;        /* data and tmp are size-capped tmpfs mounts */
-	int64_t tmp_size;  /* bytes of the sandbox /tmp and /dev/shm */
-	int64_t inodes;    /* inode cap of each tmpfs */
+	bool tmpfs;	  /* data and tmp are size-capped tmpfs mounts */
+	int64_t tmp_size; /* bytes of the sandbox /tmp and /dev/shm */
+	int64_t inodes;	  /* inode cap of each tmpfs */
 	int64_t def_mem, def_pids, def_disk, def_cpu, def_timeout_ms;
 	int64_t nofile;
 	int64_t as_bytes; /* RLIMIT_AS, 0 = not set */
@@ -102,7 +102,7 @@ struct bwrap_child {
 	int fds[BWRAP_CHILD_FDS]; /* become 0-4 */
 	int cg_fds[BWRAP_CG_MAX]; /* "tasks"/"cgroup.procs" files to write "0" to */
 	int n_cg;
-	int cg_dir_fd;            /* v2 cgroup directory for CLONE_INTO_CGROUP, or -1 */
+	int cg_dir_fd; /* v2 cgroup directory for CLONE_INTO_CGROUP, or -1 */
 	int lim_res[BWRAP_LIMITS];
 	struct rlimit lims[BWRAP_LIMITS];
 	int n_lim;

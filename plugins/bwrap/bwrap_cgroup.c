@@ -80,7 +80,8 @@ static bool own_path(const char *ctl, char *out, size_t out_len)
 		if (!b)
 			continue;
 		*b = '\0';
-		if ((*ctl && has_token(a + 1, ctl)) || (!*ctl && a[1] == '\0' && !strncmp(line, "0:", 2))) {
+		if ((*ctl && has_token(a + 1, ctl)) ||
+		    (!*ctl && a[1] == '\0' && !strncmp(line, "0:", 2))) {
 			b[strcspn(b + 1, "\n") + 1] = '\0';
 			snprintf(out, out_len, "%s", b + 1);
 			found = true;
@@ -278,8 +279,9 @@ void bwrap_cgroup_probe(ci_be *be, const char *parent)
 			      "bwrap.cgroup msg=\"no writable cgroup %s%s%s controller (v1 or v2, "
 			      "parent %s): memory is limited per process (RLIMIT_DATA) and "
 			      "processes per host uid (RLIMIT_NPROC) only\"",
-			      be->cg.memory ? "" : "memory", !be->cg.memory && !be->cg.pids ? "/" : "",
-			      be->cg.pids ? "" : "pids", parent ? parent : "(own cgroup)");
+			      be->cg.memory ? "" : "memory",
+			      !be->cg.memory && !be->cg.pids ? "/" : "", be->cg.pids ? "" : "pids",
+			      parent ? parent : "(own cgroup)");
 }
 
 void bwrap_cgroup_release(ci_be *be)
@@ -333,8 +335,7 @@ int bwrap_cgroup_create(ci_be *be, const char *id, const struct bwrap_meta *m)
 	return 0;
 }
 
-int bwrap_cgroup_open(ci_be *be, const char *id, const struct bwrap_meta *m, int fds[],
-		      int *dir_fd)
+int bwrap_cgroup_open(ci_be *be, const char *id, const struct bwrap_meta *m, int fds[], int *dir_fd)
 {
 	char path[4096];
 	unsigned i;

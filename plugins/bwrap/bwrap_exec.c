@@ -19,13 +19,10 @@
 #include <linux/magic.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -35,9 +32,9 @@
 #include "bwrap.h"
 #include "ci/backend_util.h"
 
-#define CHUNK        65536
-#define KILL_GRACE   1000 /* ms for the namespace to die before bwrap is killed too */
-#define DRAIN_MS     2000 /* ms to wait for pipes to close once bwrap is gone */
+#define CHUNK	   65536
+#define KILL_GRACE 1000 /* ms for the namespace to die before bwrap is killed too */
+#define DRAIN_MS   2000 /* ms to wait for pipes to close once bwrap is gone */
 
 /* ---- environment and command line ---- */
 
@@ -81,15 +78,10 @@ static int env_build(ci_be *be, const struct bwrap_meta *m, const ci_exec_spec *
 		     struct env_list *e, ci_call *call)
 {
 	char path_kv[4200];
-	const char *base[] = {path_kv,
-			      "HOME=/mnt/data",
-			      "LANG=C.UTF-8",
-			      "TMPDIR=/tmp",
-			      "MPLBACKEND=Agg",
-			      /* caches and configs out of /mnt/data, which is the output area */
-			      "MPLCONFIGDIR=/tmp/.config/matplotlib",
-			      "XDG_CACHE_HOME=/tmp/.cache",
-			      NULL};
+	const char *base[] = {
+		path_kv, "HOME=/mnt/data", "LANG=C.UTF-8", "TMPDIR=/tmp", "MPLBACKEND=Agg",
+		/* caches and configs out of /mnt/data, which is the output area */
+		"MPLCONFIGDIR=/tmp/.config/matplotlib", "XDG_CACHE_HOME=/tmp/.cache", NULL};
 	size_t n = 0, sz;
 	char *pos;
 	size_t i;
@@ -127,9 +119,9 @@ struct run {
 	ci_be *be;
 	const char *id;
 	const ci_exec_spec *spec;
-	pid_t pid;      /* outer bwrap */
+	pid_t pid; /* outer bwrap */
 	int pidfd;
-	pid_t pid1;     /* init of the sandbox's pid namespace, from bwrap's info fd */
+	pid_t pid1; /* init of the sandbox's pid namespace, from bwrap's info fd */
 	int out_fd, err_fd, in_fd, info_fd;
 	bool stop_out, stop_err;
 	const unsigned char *in_buf;
@@ -470,8 +462,12 @@ int bwrap_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_resu
 	       ci_call *call)
 {
 	static char *const no_env[] = {NULL};
-	struct exec_ctx x = {.cg_dir = -1, .p_in = {-1, -1}, .p_out = {-1, -1},
-			     .p_err = {-1, -1}, .p_sec = {-1, -1}, .p_info = {-1, -1}};
+	struct exec_ctx x = {.cg_dir = -1,
+			     .p_in = {-1, -1},
+			     .p_out = {-1, -1},
+			     .p_err = {-1, -1},
+			     .p_sec = {-1, -1},
+			     .p_info = {-1, -1}};
 	struct bwrap_child c;
 	const char *step;
 	struct run r = {0};
@@ -520,9 +516,16 @@ int bwrap_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_resu
 		goto out;
 
 	timeout = spec->timeout_ms > 0 ? spec->timeout_ms : be->def_timeout_ms;
-	r = (struct run){.be = be, .id = id, .spec = spec, .pidfd = -1, .out_fd = x.p_out[0],
-			 .err_fd = x.p_err[0], .in_fd = x.p_in[1], .info_fd = x.p_info[0],
-			 .in_buf = spec->stdin_buf, .in_left = spec->stdin_buf ? spec->stdin_len : 0};
+	r = (struct run){.be = be,
+			 .id = id,
+			 .spec = spec,
+			 .pidfd = -1,
+			 .out_fd = x.p_out[0],
+			 .err_fd = x.p_err[0],
+			 .in_fd = x.p_in[1],
+			 .info_fd = x.p_info[0],
+			 .in_buf = spec->stdin_buf,
+			 .in_left = spec->stdin_buf ? spec->stdin_len : 0};
 	x.p_out[0] = x.p_err[0] = x.p_in[1] = x.p_info[0] = -1;
 	/* Fill the stdin pipe now: we hold its read end, so no EPIPE is possible. */
 	if (r.in_left)
@@ -530,11 +533,17 @@ int bwrap_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_resu
 	else
 		close_fd(&r.in_fd);
 
-	c = (struct bwrap_child){.path = be->bwrap_path, .argv = x.argv, .envp = no_env,
-				 .fds = {x.p_in[0], x.p_out[1], x.p_err[1], x.p_sec[0], x.p_info[1]},
-				 .n_cg = x.n_cg, .cg_dir_fd = x.cg_dir,
-				 .drop = be->drop && x.m.host_uid >= 0, .uid = (uid_t)x.m.host_uid,
-				 .gid = (gid_t)x.m.host_uid, .err_fd = -1};
+	c = (struct bwrap_child){
+		.path = be->bwrap_path,
+		.argv = x.argv,
+		.envp = no_env,
+		.fds = {x.p_in[0], x.p_out[1], x.p_err[1], x.p_sec[0], x.p_info[1]},
+		.n_cg = x.n_cg,
+		.cg_dir_fd = x.cg_dir,
+		.drop = be->drop && x.m.host_uid >= 0,
+		.uid = (uid_t)x.m.host_uid,
+		.gid = (gid_t)x.m.host_uid,
+		.err_fd = -1};
 	memcpy(c.cg_fds, x.cg_fds, sizeof(c.cg_fds));
 	set_limits(be, &c, &x.m, timeout);
 

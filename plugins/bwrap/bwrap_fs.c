@@ -21,10 +21,10 @@
 #include "bwrap.h"
 #include "ci/backend_util.h"
 
-#define CHUNK       65536
-#define LIST_DEPTH  64 /* deeper directories are not descended into */
-#define RM_DEPTH    32 /* deeper directories are moved up, then removed */
-#define PATH_LEN    4096
+#define CHUNK	   65536
+#define LIST_DEPTH 64 /* deeper directories are not descended into */
+#define RM_DEPTH   32 /* deeper directories are moved up, then removed */
+#define PATH_LEN   4096
 
 int bwrap_errno_rc(int err)
 {
@@ -55,7 +55,8 @@ int bwrap_errno_rc(int err)
 static int fs_fail(ci_call *call, int err, const char *what, const char *path)
 {
 	if (err == ELOOP)
-		return ci_fail(call, CI_E_INVAL, "%s %s: a path component is a symlink", what, path);
+		return ci_fail(call, CI_E_INVAL, "%s %s: a path component is a symlink", what,
+			       path);
 	return ci_fail(call, bwrap_errno_rc(err), "%s %s: %s", what, path, strerror(err));
 }
 
@@ -124,7 +125,8 @@ static int walk_parent(int datafd, char *rel, bool mk, uid_t uid, gid_t gid, cha
 		if (nfd < 0 && errno == ENOENT && mk) {
 			made = mkdirat(fd, p, 0755) == 0;
 			if (made || errno == EEXIST)
-				nfd = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				nfd = openat(fd, p,
+					     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		err = errno;
 		*slash = '/';
@@ -343,7 +345,8 @@ int bwrap_put(ci_be *be, const char *id, const char *path, const ci_source *src,
 		goto out;
 	}
 	err = copy_in(be, src, fd, call);
-	if (!err && (fchown(fd, st.st_uid, st.st_gid) < 0 || fchmod(fd, (mode & 0777) ? mode & 0777 : 0644) < 0))
+	if (!err && (fchown(fd, st.st_uid, st.st_gid) < 0 ||
+		     fchmod(fd, (mode & 0777) ? mode & 0777 : 0644) < 0))
 		err = errno;
 	if (close(fd) < 0 && !err)
 		err = errno;
@@ -414,9 +417,11 @@ static void list_dir(struct list_walk *l, int dfd, size_t plen, int depth)
 		memcpy(l->path + plen + (plen ? 1 : 0), de->d_name, nlen + 1);
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		e = (ci_entry){.path = l->path, .type = entry_type(st.st_mode),
+		e = (ci_entry){.path = l->path,
+			       .type = entry_type(st.st_mode),
 			       .size = S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0,
-			       .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+			       .mtime_ns =
+				       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
 			       .mode = st.st_mode & 07777};
 		if (l->cb(l->ctx, &e) != 0) {
 			l->stopped = 1;
@@ -435,8 +440,7 @@ static void list_dir(struct list_walk *l, int dfd, size_t plen, int depth)
 	closedir(d);
 }
 
-int bwrap_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx,
-	       ci_call *call)
+int bwrap_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx, ci_call *call)
 {
 	struct list_walk *l;
 	char rel[PATH_LEN];

@@ -34,8 +34,8 @@ static const char default_etc[] =
 
 static const char *const synth_etc[] = {"passwd", "group", "hosts", "nsswitch.conf"};
 
-static const char *const never_etc[] = {"shadow", "gshadow", "shadow-", "gshadow-", "passwd-",
-					"group-", "sudoers", "ssl"};
+static const char *const never_etc[] = {"shadow",  "gshadow", "shadow-", "gshadow-",
+					"passwd-", "group-",  "sudoers", "ssl"};
 
 struct argv_b {
 	ci_be *be;
@@ -93,8 +93,8 @@ static int cfg_str(ci_be *be, const char *key, const char *def, const char **out
 	return CI_OK;
 }
 
-static int cfg_int(ci_be *be, const char *key, int64_t def, int64_t min, int64_t max,
-		   int64_t *out, ci_call *call)
+static int cfg_int(ci_be *be, const char *key, int64_t def, int64_t min, int64_t max, int64_t *out,
+		   ci_call *call)
 {
 	int rc = be->host->cfg_int(be->host->hctx, key, out);
 
@@ -299,8 +299,7 @@ static void add_extra_binds(struct argv_b *a, const char *list)
 /* /bin, /lib ...: symlinks into /usr on merged-/usr hosts, real dirs elsewhere. */
 static void add_toplevel(struct argv_b *a)
 {
-	static const char *const dirs[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64",
-					   "/libx32"};
+	static const char *const dirs[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
 	char target[4096];
 	struct stat st;
 	ssize_t n;
@@ -414,10 +413,12 @@ int bwrap_setup(ci_be *be, ci_call *call)
 	if (root[0] != '/' || strstr(root, "/../") || strlen(root) > 3000)
 		return ci_fail(call, CI_E_INVAL, "backends.bwrap.root must be an absolute path");
 	if (strcmp(data_fs, "tmpfs") && strcmp(data_fs, "dir"))
-		return ci_fail(call, CI_E_INVAL, "backends.bwrap.data_fs must be \"tmpfs\" or \"dir\"");
-	if (!strcmp(data_fs, "tmpfs") && !is_root)
 		return ci_fail(call, CI_E_INVAL,
-			       "backends.bwrap.data_fs = \"tmpfs\" needs root (mount); use \"dir\"");
+			       "backends.bwrap.data_fs must be \"tmpfs\" or \"dir\"");
+	if (!strcmp(data_fs, "tmpfs") && !is_root)
+		return ci_fail(
+			call, CI_E_INVAL,
+			"backends.bwrap.data_fs = \"tmpfs\" needs root (mount); use \"dir\"");
 	be->tmpfs = !strcmp(data_fs, "tmpfs");
 	be->sb_uid = (uid_t)uid;
 	be->sb_gid = (gid_t)gid;

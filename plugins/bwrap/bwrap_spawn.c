@@ -34,9 +34,9 @@
 
 #include "bwrap.h"
 
-#define NOSAN      __attribute__((no_sanitize("address", "undefined")))
+#define NOSAN	   __attribute__((no_sanitize("address", "undefined")))
 #define STACK_SIZE (64 * 1024)
-#define ERR_FD     BWRAP_CHILD_FDS /* the error pipe's number in the child */
+#define ERR_FD	   BWRAP_CHILD_FDS /* the error pipe's number in the child */
 
 struct child_err {
 	int err;
@@ -67,8 +67,8 @@ static int NOSAN child_main(void *p)
 			child_fail(efd, "join cgroup");
 	/* fds 0-4 for bwrap, 5 the error pipe; nothing else survives. */
 	for (i = 0; i <= BWRAP_CHILD_FDS; i++) {
-		tmp[i] = (int)syscall(SYS_fcntl, i < BWRAP_CHILD_FDS ? c->fds[i] : efd, F_DUPFD,
-				      64);
+		tmp[i] =
+			(int)syscall(SYS_fcntl, i < BWRAP_CHILD_FDS ? c->fds[i] : efd, F_DUPFD, 64);
 		if (tmp[i] < 0)
 			child_fail(efd, "dup");
 	}

@@ -75,8 +75,8 @@ int bw_group_teardown(void **state)
 
 int bw_sandbox_setup(void **state)
 {
-	ci_create_spec cs = {.struct_size = sizeof(cs), .runtime = "python", .owner = BW_OWNER,
-			     .session = "s1"};
+	ci_create_spec cs = {
+		.struct_size = sizeof(cs), .runtime = "python", .owner = BW_OWNER, .session = "s1"};
 	ci_call call = bw_call(10000);
 
 	(void)state;
@@ -128,12 +128,16 @@ void bw_out_free(struct bw_out *o)
 }
 
 int bw_run(const char *id, const char *const *argv, const char *const *env, const char *cwd,
-	   const void *in, size_t in_len, int64_t timeout_ms, ci_exec_result *res,
-	   struct bw_out *o)
+	   const void *in, size_t in_len, int64_t timeout_ms, ci_exec_result *res, struct bw_out *o)
 {
 	ci_sink sink = {bw_sink_write, o};
-	ci_exec_spec es = {.struct_size = sizeof(es), .argv = argv, .env = env, .cwd = cwd,
-			   .stdin_buf = in, .stdin_len = in_len, .timeout_ms = timeout_ms,
+	ci_exec_spec es = {.struct_size = sizeof(es),
+			   .argv = argv,
+			   .env = env,
+			   .cwd = cwd,
+			   .stdin_buf = in,
+			   .stdin_len = in_len,
+			   .timeout_ms = timeout_ms,
 			   .out = o ? &sink : NULL};
 	ci_call call = bw_call(timeout_ms + 10000);
 	int rc;

@@ -12,14 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-
+/* cmocka.h needs setjmp.h, stdarg.h and stddef.h before it */
 #include <cmocka.h>
 
 #include "ci/backend.h"
 #include "fake_host.h"
 
 #define BW_OWNER "bwrap-test"
-#define MIB      (1024 * 1024LL)
+#define MIB	 (1024 * 1024LL)
 
 struct bw_cap {
 	char *buf;
@@ -38,7 +38,7 @@ struct bw_env {
 	ci_host host;
 	char root[64];
 	char id[CI_ID_MAX]; /* the current test's sandbox */
-	int cg_memory;      /* the plugin found a writable memory cgroup */
+	int cg_memory;	    /* the plugin found a writable memory cgroup */
 };
 
 extern struct bw_env bw;

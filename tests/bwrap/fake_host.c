@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
+/* cmocka.h needs setjmp.h, stdarg.h and stddef.h before it */
 #include <cmocka.h>
 
 int64_t fake_host_wall_offset;

@@ -74,9 +74,8 @@ static void test_init_errors(void **state)
 	struct fake_cfg bad_type[] = {{"root", FAKE_STR, bw.root, 0},
 				      {"mem_bytes", FAKE_STR, "lots", 0},
 				      {NULL, 0, NULL, 0}};
-	struct fake_cfg bad_range[] = {{"root", FAKE_STR, bw.root, 0},
-				       {"uid", FAKE_INT, NULL, 0},
-				       {NULL, 0, NULL, 0}};
+	struct fake_cfg bad_range[] = {
+		{"root", FAKE_STR, bw.root, 0}, {"uid", FAKE_INT, NULL, 0}, {NULL, 0, NULL, 0}};
 	struct fake_cfg bad_fs[] = {{"root", FAKE_STR, bw.root, 0},
 				    {"data_fs", FAKE_STR, "zfs", 0},
 				    {NULL, 0, NULL, 0}};
@@ -111,7 +110,9 @@ static void test_init_logged(void **state)
 
 static void test_bad_ids(void **state)
 {
-	static const char *const bad[] = {"", "../etc", "bw-../../x",
+	static const char *const bad[] = {"",
+					  "../etc",
+					  "bw-../../x",
 					  "bw-0123456789abcdef0123456789abcdeg",
 					  "bw-0123456789ABCDEF0123456789ABCDEF",
 					  "bw-0123456789abcdef0123456789abcdef/x",
@@ -303,9 +304,9 @@ static void test_put_get_roundtrip(void **state)
 	struct stat st, dst;
 
 	(void)state;
-	assert_int_equal(bw_put_mem(bw.id, "/mnt/data/sub/dir/in.txt", text, sizeof(text) - 1,
-				    0640, &call),
-			 CI_OK);
+	assert_int_equal(
+		bw_put_mem(bw.id, "/mnt/data/sub/dir/in.txt", text, sizeof(text) - 1, 0640, &call),
+		CI_OK);
 	assert_int_equal(bw_get(bw.id, "/mnt/data/sub/dir/in.txt", &o, &call), CI_OK);
 	assert_int_equal(o.out.len, sizeof(text) - 1);
 	assert_memory_equal(o.out.buf, text, sizeof(text) - 1);
@@ -404,8 +405,7 @@ static void test_put_failures_leave_nothing(void **state)
 	char *big;
 
 	(void)state;
-	assert_int_equal(bw.d->put(bw.be, bw.id, "/mnt/data/short", &src, 0644, &call),
-			 CI_E_INVAL);
+	assert_int_equal(bw.d->put(bw.be, bw.id, "/mnt/data/short", &src, 0644, &call), CI_E_INVAL);
 	src = (ci_source){failing_read, NULL, 10, -1};
 	assert_int_not_equal(bw.d->put(bw.be, bw.id, "/mnt/data/failing", &src, 0644, &call),
 			     CI_OK);
@@ -425,9 +425,15 @@ static void test_put_failures_leave_nothing(void **state)
 
 static void test_bad_paths(void **state)
 {
-	static const char *const bad[] = {"/etc/passwd", "/mnt/data/../../etc/passwd",
-					  "/mnt/datafile", "mnt/data/x", "/mnt/data/./x",
-					  "/mnt/data/a/../x", "/mnt", "", NULL};
+	static const char *const bad[] = {"/etc/passwd",
+					  "/mnt/data/../../etc/passwd",
+					  "/mnt/datafile",
+					  "mnt/data/x",
+					  "/mnt/data/./x",
+					  "/mnt/data/a/../x",
+					  "/mnt",
+					  "",
+					  NULL};
 	ci_call call = bw_call(5000);
 	struct bw_out o = {0};
 	size_t i;

@@ -72,9 +72,10 @@ static void test_stdin(void **state)
 	for (i = 0; i < big_len; i++)
 		big[i] = (char)(i % 251);
 	assert_int_equal(bw_run(bw.id, count, NULL, NULL, big, big_len, 10000, &res, &o), CI_OK);
-	p = popen("python3 -c \"import hashlib,sys; d=bytes(i % 251 for i in range(3*1024*1024+17)); "
-		  "print(len(d), hashlib.sha256(d).hexdigest()[:16])\"",
-		  "r");
+	p = popen(
+		"python3 -c \"import hashlib,sys; d=bytes(i % 251 for i in range(3*1024*1024+17)); "
+		"print(len(d), hashlib.sha256(d).hexdigest()[:16])\"",
+		"r");
 	assert_non_null(p);
 	assert_non_null(fgets(expect, sizeof(expect), p));
 	pclose(p);
@@ -209,7 +210,8 @@ static void test_host_files_invisible(void **state)
 		 "import os\n"
 		 "paths = ['/root', '/home', '/var', '/var/lib/ci-server', '/srv', '/opt', '/boot',"
 		 " '/sys', '/etc/shadow', '/etc/gshadow', '/etc/ssl/private', '/etc/sudoers',"
-		 " '/etc/machine-id', '/etc/ci-server', '/work', '%s', '%s', '/tmp/ci-bwrap-storage-x']\n"
+		 " '/etc/machine-id', '/etc/ci-server', '/work', '%s', '%s', "
+		 "'/tmp/ci-bwrap-storage-x']\n"
 		 "print([p for p in paths if os.path.lexists(p)])\n"
 		 "print(sorted(os.listdir('/tmp')), sorted(os.listdir('/mnt')))\n"
 		 "print(len([p for p in os.listdir('/proc') if p.isdigit()]) < 5)\n"
@@ -432,7 +434,9 @@ static void test_timeout_kills_descendants(void **state)
 	assert_int_equal(system("sleep 31336 & echo $! > /tmp/ci-bwrap-test-sleeper"), 0);
 	usleep(100 * 1000);
 	assert_true(bw_proc_with_arg("sleep", "31336"));
-	assert_int_equal(system("kill $(cat /tmp/ci-bwrap-test-sleeper); rm -f /tmp/ci-bwrap-test-sleeper"), 0);
+	assert_int_equal(
+		system("kill $(cat /tmp/ci-bwrap-test-sleeper); rm -f /tmp/ci-bwrap-test-sleeper"),
+		0);
 
 	assert_int_equal(bw_run(bw.id, argv, NULL, NULL, NULL, 0, 1000, &res, &o), CI_OK);
 	assert_int_equal(res.timed_out, 1);
@@ -581,8 +585,8 @@ static int list_cb(void *ctx, const ci_entry *e)
 {
 	struct lsink *l = ctx;
 
-	l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len, "%d %s\n",
-				   e->type, e->path);
+	l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len, "%d %s\n", e->type,
+				   e->path);
 	return 0;
 }
 
@@ -604,8 +608,7 @@ static void test_symlink_list(void **state)
 	assert_null(strstr(l.text, "passwd"));
 	assert_int_equal(l.len, strlen("3 etc\n3 root\n2 d\n3 d/up\n"));
 	l.len = 0;
-	assert_int_equal(bw.d->list(bw.be, bw.id, "/mnt/data/etc", list_cb, &l, &call),
-			 CI_E_INVAL);
+	assert_int_equal(bw.d->list(bw.be, bw.id, "/mnt/data/etc", list_cb, &l, &call), CI_E_INVAL);
 	assert_int_equal(bw.d->list(bw.be, bw.id, "/mnt/data/d/up", list_cb, &l, &call),
 			 CI_E_INVAL);
 	assert_int_equal(l.len, 0);
