@@ -194,9 +194,9 @@ static void kill_tree(struct run *r)
 	read_info(r);
 	if (r->pid1 > 0) {
 		/*
-		 * The pidfd pins the process; checking its parent afterwards
-		 * proves it is still bwrap's child (our unreaped child cannot
-		 * have a recycled pid), not a recycled pid.
+		 * The pidfd pins whatever process has this pid now; if its
+		 * parent is still bwrap (our unreaped child, so its pid cannot
+		 * be recycled), it is the namespace's init and not a stranger.
 		 */
 		fd = (int)syscall(SYS_pidfd_open, r->pid1, 0);
 		if (fd >= 0) {

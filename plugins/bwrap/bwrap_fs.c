@@ -325,9 +325,18 @@ int bwrap_put(ci_be *be, const char *id, const char *path, const ci_source *src,
 		rc = fs_fail(call, errno, "stat", "data");
 		goto out;
 	}
-	if (!be->tmpfs && src->size > be->def_disk) {
-		rc = ci_fail(call, CI_E_LIMIT, "put %s: larger than the sandbox disk", path);
-		goto out;
+	/* A tmpfs enforces its size itself; a plain directory gets this check only. */
+	if (!be->tmpfs) {
+		struct bwrap_meta m;
+
+		rc = bwrap_meta_read(be, id, &m, call);
+		if (rc)
+			goto out;
+		if (src->size > m.disk)
+			rc = ci_fail(call, CI_E_LIMIT, "put %s: larger than the sandbox disk", path);
+		bwrap_meta_release(be, &m);
+		if (rc)
+			goto out;
 	}
 	dfd = walk_parent(datafd, rel, true, st.st_uid, st.st_gid, &leaf);
 	if (dfd < 0) {

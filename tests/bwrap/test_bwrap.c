@@ -598,6 +598,70 @@ static void test_cgroup_cpu_quota(void **state)
 	assert_int_equal(bw.d->destroy(bw.be, id, &call), CI_OK);
 }
 
+/* put len bytes of data through a temporary file's fd. */
+static int put_via_fd(ci_be *be, const char *id, const char *path, const char *data, size_t len,
+		      ci_call *call)
+{
+	char tmpl[] = "/tmp/ci-bwrap-src-XXXXXX";
+	int fd = mkstemp(tmpl), rc;
+
+	assert_true(fd >= 0);
+	unlink(tmpl);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	rc = bw.d->put(be, id, path, &(ci_source){NULL, NULL, (int64_t)len, fd}, 0644, call);
+	close(fd);
+	return rc;
+}
+
+/* data_fs = "dir": plain directories, what a non-root server gets. */
+static void test_dir_mode(void **state)
+{
+	char root[] = "/tmp/ci-bwrap-dir-XXXXXX", path[4096], cmd[128];
+	struct fake_cfg cfg[] = {{"root", FAKE_STR, root, 0},
+				 {"data_fs", FAKE_STR, "dir", 0},
+				 {"disk_bytes", FAKE_INT, NULL, 4 * MIB},
+				 {NULL, 0, NULL, 0}};
+	ci_create_spec cs = {.struct_size = sizeof(cs), .owner = BW_OWNER};
+	const char *argv[] = {"/bin/sh", "-c",
+			      "cat in.txt; echo out > out.txt; head -c 8M /dev/zero > big; "
+			      "ls -l big | awk '{print $5}'",
+			      NULL};
+	ci_sink sink;
+	ci_exec_spec es = {.struct_size = sizeof(es), .argv = argv, .timeout_ms = 5000};
+	ci_exec_result res = {.struct_size = sizeof(res)};
+	struct bw_out o = {0};
+	ci_call call = bw_call(20000);
+	char id[CI_ID_MAX], *big;
+	struct statfs sfs;
+	ci_host host;
+	ci_be *be;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	fake_host_init(&host, cfg);
+	assert_int_equal(bw.d->init(&host, &be, &call), CI_OK);
+	assert_int_equal(bw.d->create(be, &cs, id, &call), CI_OK);
+	snprintf(path, sizeof(path), "%s/%s/data", root, id);
+	assert_int_equal(statfs(path, &sfs), 0);
+	assert_true(sfs.f_type != TMPFS_MAGIC);
+	assert_int_equal(put_via_fd(be, id, "/mnt/data/in.txt", "in\n", 3, &call), CI_OK);
+	sink = (ci_sink){bw_sink_write, &o};
+	es.out = &sink;
+	assert_int_equal(bw.d->exec(be, id, &es, &res, &call), CI_OK);
+	/* One file is capped by RLIMIT_FSIZE at the disk size. */
+	assert_string_equal(o.out.buf, "in\n4194304\n");
+	bw_out_free(&o);
+	big = calloc(1, 5 * MIB);
+	assert_non_null(big);
+	assert_int_equal(put_via_fd(be, id, "/mnt/data/big2", big, 5 * MIB, &call), CI_E_LIMIT);
+	free(big);
+	assert_int_equal(bw.d->destroy(be, id, &call), CI_OK);
+	assert_int_equal(access(path, F_OK), -1);
+	bw.d->fini(be);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_errno_map(void **state)
 {
 	(void)state;
@@ -630,6 +694,7 @@ int main(void)
 		SB(test_get_special_files),
 		SB(test_cgroup_lifecycle),
 		cmocka_unit_test(test_cgroup_cpu_quota),
+		cmocka_unit_test(test_dir_mode),
 		cmocka_unit_test(test_errno_map),
 	};
 
