@@ -633,6 +633,34 @@ static void test_python_stack(void **state)
 	bw_out_free(&o);
 }
 
+static void test_toolchains(void **state)
+{
+	struct bw_out o = {0};
+	ci_exec_result res;
+	ci_call call = bw_call(5000);
+	static const char c_src[] =
+		"#include <stdio.h>\nint main(void){puts(\"c ok\");return 0;}\n";
+	static const char ts_src[] = "const n: number = 41;\nconsole.log(`ts ${n + 1}`);\n";
+
+	(void)state;
+	/* The core's recipes: build products in /tmp, sources in /mnt/data. */
+	assert_int_equal(
+		bw_put_mem(bw.id, "/mnt/data/main.c", c_src, sizeof(c_src) - 1, 0644, &call),
+		CI_OK);
+	assert_int_equal(
+		bw_put_mem(bw.id, "/mnt/data/main.ts", ts_src, sizeof(ts_src) - 1, 0644, &call),
+		CI_OK);
+	bw_sh("gcc -O2 -o /tmp/main main.c -lm && /tmp/main && node -e 'console.log(\"js ok\")' && "
+	      "tsc --target es2020 --module commonjs --outDir /tmp/ts main.ts && node "
+	      "/tmp/ts/main.js",
+	      &res, &o);
+	if (res.exit_code)
+		fprintf(stderr, "%s%s\n", o.out.buf ? o.out.buf : "", o.err.buf ? o.err.buf : "");
+	assert_int_equal(res.exit_code, 0);
+	assert_string_equal(o.out.buf, "c ok\njs ok\nts 42\n");
+	bw_out_free(&o);
+}
+
 /* One worker of the concurrency test: no cmocka asserts off the main thread. */
 struct worker {
 	pthread_t t;
@@ -726,6 +754,7 @@ int main(void)
 		SB(test_symlink_escape),
 		SB(test_symlink_list),
 		SB(test_python_stack),
+		SB(test_toolchains),
 		cmocka_unit_test(test_concurrent_execs),
 	};
 
