@@ -239,7 +239,7 @@ static int copy_in(ci_be *be, const ci_source *src, int fd, ci_call *call)
 {
 	int64_t done = 0;
 	off_t off = 0;
-	ssize_t n, w;
+	ssize_t n = 0, w;
 	char *buf;
 	int err = 0;
 

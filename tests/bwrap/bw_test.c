@@ -229,3 +229,33 @@ int bw_proc_with_arg(const char *prog, const char *arg1)
 	closedir(d);
 	return found;
 }
+
+int bw_proc_with_token(const char *token)
+{
+	char path[300], buf[4096];
+	struct dirent *de;
+	int found = 0, fd;
+	ssize_t n, i;
+	DIR *d = opendir("/proc");
+
+	assert_non_null(d);
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		for (i = 0; i < n; i++)
+			if (!buf[i])
+				buf[i] = ' ';
+		buf[n] = '\0';
+		found = strstr(buf, token) != NULL;
+	}
+	closedir(d);
+	return found;
+}

@@ -76,5 +76,7 @@ int bw_get(const char *id, const char *path, struct bw_out *o, ci_call *call);
 void bw_data_path(const char *id, char *buf, size_t len);
 /* Is any process on the host running with this exact argv[1]? */
 int bw_proc_with_arg(const char *prog, const char *arg1);
+/* Is any process on the host running with token somewhere in its command line? */
+int bw_proc_with_token(const char *token);
 
 #endif /* CI_TESTS_BW_TEST_H */
