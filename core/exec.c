@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -196,10 +197,58 @@ static char *build_script(const struct ci_lang *lang)
 	return s;
 }
 
+static bool is_plain_word(const char *w, size_t n)
+{
+	if (!n || memchr(w, '=', n))
+		return false; /* empty, or an environment assignment: needs a shell */
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:+-",
+			    w[i]))
+			return false;
+	return true;
+}
+
+/*
+ * "python3 -X utf8 \"$CI_SOURCE\"" needs no shell: split it into argv
+ * (saving a shell start per run). Returns the count, or -1 when the
+ * command uses anything a shell must interpret.
+ */
+static int split_plain(const char *cmd, const char *source, char *buf, size_t cap,
+		       const char **argv, int max)
+{
+	static const char src_tok[] = "\"$CI_SOURCE\"";
+	int n = 0;
+	size_t used = 0;
+
+	for (const char *p = cmd; *p;) {
+		size_t len;
+
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		len = strcspn(p, " ");
+		if (n == max)
+			return -1;
+		if (len == sizeof(src_tok) - 1 && !memcmp(p, src_tok, len) && n > 0) {
+			argv[n++] = source;
+		} else if (is_plain_word(p, len) && used + len + 1 <= cap) {
+			memcpy(buf + used, p, len);
+			buf[used + len] = 0;
+			argv[n++] = buf + used;
+			used += len + 1;
+		} else {
+			return -1;
+		}
+		p += len;
+	}
+	return n;
+}
+
 static int run_program(struct ci_exec_ctx *x, struct captures *cap, ci_exec_result *res)
 {
 	const struct ci_conf *conf = x->app->conf;
-	char source_env[300];
+	char source[280], source_env[300], words[256];
 	const char *env[] = {source_env,
 			     "PYTHONPATH=" CI_EXEC_META_DIR "/py:/mnt/data",
 			     "MPLBACKEND=Agg",
@@ -208,7 +257,7 @@ static int run_program(struct ci_exec_ctx *x, struct captures *cap, ci_exec_resu
 			     "CI_OUTPUT_DIR=/mnt/data",
 			     "HOME=/mnt/data",
 			     NULL};
-	const char **argv = calloc((size_t)x->req->n_args + 5, sizeof(*argv));
+	const char **argv = calloc((size_t)x->req->n_args + 17, sizeof(*argv));
 	ci_sink sink = {.write = capture_write, .ctx = cap};
 	ci_exec_spec spec = {.struct_size = sizeof(spec)};
 	char *script = build_script(x->lang);
@@ -220,12 +269,18 @@ static int run_program(struct ci_exec_ctx *x, struct captures *cap, ci_exec_resu
 		free(script);
 		return CI_E_NOMEM;
 	}
-	snprintf(source_env, sizeof(source_env), "CI_SOURCE=" CI_EXEC_META_DIR "/%s",
-		 x->lang->source_file);
-	argv[n++] = "/bin/sh";
-	argv[n++] = "-c";
-	argv[n++] = script;
-	argv[n++] = "sh";
+	snprintf(source, sizeof(source), CI_EXEC_META_DIR "/%s", x->lang->source_file);
+	snprintf(source_env, sizeof(source_env), "CI_SOURCE=%s", source);
+	n = x->lang->compile ? -1
+			     : split_plain(x->lang->run, source, words, sizeof(words),
+					   argv, 16);
+	if (n < 0) {
+		n = 0;
+		argv[n++] = "/bin/sh";
+		argv[n++] = "-c";
+		argv[n++] = script;
+		argv[n++] = "sh";
+	}
 	for (int i = 0; i < x->req->n_args; i++)
 		argv[n++] = x->req->args[i];
 	spec.argv = argv;
@@ -272,6 +327,14 @@ static void finish_output(struct ci_exec_ctx *x, struct captures *cap, const ci_
 	resp->wall_ms = res->wall_ms;
 }
 
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int64_t choose_timeout(const struct ci_conf *conf, int64_t asked_ms)
 {
 	int64_t max = (int64_t)conf->max_run_timeout_s * 1000;
@@ -288,13 +351,19 @@ static int run_in_sandbox(struct ci_exec_ctx *x, struct ci_exec_resp *resp, bool
 	ci_exec_result res;
 	int rc;
 
+	int64_t t0 = now_us(), t1, t2;
+
 	*lost = false;
 	x->deadline_ms = ci_now_ms() + x->timeout_ms + CALL_SLACK_MS;
 	rc = put_program(x);
 	if (!rc)
 		rc = sync_inputs(x);
+	t1 = now_us();
 	if (!rc)
 		rc = run_program(x, &cap, &res);
+	t2 = now_us();
+	x->us_sync = t1 - t0;
+	x->us_run = t2 - t1;
 	if (rc == CI_E_NOTFOUND) {
 		*lost = true;
 		goto out;
@@ -303,6 +372,7 @@ static int run_in_sandbox(struct ci_exec_ctx *x, struct ci_exec_resp *resp, bool
 		goto out;
 	x->deadline_ms = ci_now_ms() + CALL_SLACK_MS * 4;
 	rc = ci_exec_collect_outputs(x, resp);
+	x->us_collect = now_us() - t2;
 	if (rc == CI_E_NOTFOUND)
 		*lost = true;
 	if (rc)
@@ -331,11 +401,8 @@ int ci_exec_run(struct ci_app *app, const struct ci_exec_req *req, struct ci_exe
 		return rc;
 	}
 	x.timeout_ms = choose_timeout(app->conf, req->timeout_ms);
-	rc = ci_store_session_new(app->store, req->scope, resp->session_id);
-	if (rc) {
-		snprintf(err, errlen, "cannot open a storage session");
-		goto out;
-	}
+	/* The store creates the session with the first output; most runs have none. */
+	ci_nanoid(resp->session_id);
 	hints = calloc((size_t)x.n_inputs + 1, sizeof(*hints));
 	if (!hints) {
 		rc = CI_E_NOMEM;
@@ -370,9 +437,10 @@ int ci_exec_run(struct ci_app *app, const struct ci_exec_req *req, struct ci_exe
 	else
 		ci_log(CI_LL_INFO, "exec.done",
 		       "rid=%s session=%s lang=%s exit=%d signal=%d timed_out=%d wall_ms=%lld "
-		       "puts=%d outputs=%d",
+		       "puts=%d outputs=%d new_sandbox=%d us_sync=%lld us_run=%lld us_collect=%lld",
 		       req->rid, resp->session_id, x.lang->name, resp->exit_code, resp->signal,
-		       resp->timed_out, (long long)resp->wall_ms, x.n_put, resp->n_files);
+		       resp->timed_out, (long long)resp->wall_ms, x.n_put, resp->n_files, created,
+		       (long long)x.us_sync, (long long)x.us_run, (long long)x.us_collect);
 out:
 	free(hints);
 	ci_exec_ctx_release(&x);

@@ -28,6 +28,7 @@ struct ci_exec_ctx {
 	int n_inputs;
 	struct ci_sandbox *sb;
 	int64_t timeout_ms, deadline_ms;
+	int64_t us_sync, us_run, us_collect; /* stage timings for the log */
 	int n_put, skipped_outputs;
 	char err[1024]; /* room for a path and the backend's own message */
 };
