@@ -8,8 +8,8 @@
 #   images/build.sh [--engine docker|podman] [--force] [RUNTIME...]
 #
 # RUNTIME: python node bash gcc (the default set), java php rust go d fortran r.
-# Idempotent: an image that already exists in the engine is skipped (--force
-# rebuilds). The base tarball and each runtime's root filesystem tarball are
+# Idempotent: an image that exists in the engine and was built from the
+# current recipe (label ci.sandbox.recipe) is skipped; --force rebuilds. The base tarball and each runtime's root filesystem tarball are
 # cached under $CI_IMAGE_CACHE (default images/out/, gitignored), so building
 # the same runtime for the second engine only costs the import.
 #
@@ -57,7 +57,14 @@ command -v "$engine" >/dev/null || die "$engine not installed (scripts/start-eng
 "$engine" version >/dev/null 2>&1 || die "$engine engine not reachable (scripts/start-engines.sh)"
 
 image_name() { echo "ci-sandbox-$1:$tag"; }
-image_exists() { "$engine" image inspect "$1" >/dev/null 2>&1; }
+# The recipe of a runtime: its package list, the shared finishing script and
+# its Dockerfile. Stored as a label, so a changed recipe means a rebuild.
+recipe() { cat "$here/$1/packages" "$here/lib/finish-rootfs.sh" "$here/$1/Dockerfile" | cksum | cut -d' ' -f1; }
+image_current() { # image_current <image> <runtime>
+	have=$("$engine" image inspect --format '{{ index .Config.Labels "ci.sandbox.recipe" }}' \
+		"$1" 2>/dev/null) || return 1
+	[ "$have" = "$(recipe "$2")" ]
+}
 
 mirror=${CI_DEBIAN_MIRROR:-}
 if [ -z "$mirror" ]; then
@@ -105,7 +112,7 @@ SRC
 build_rootfs() { # build_rootfs <runtime> -> $cache/rootfs-<runtime>.tar
 	rt=$1
 	out=$cache/rootfs-$rt.tar
-	stamp=$(cat "$here/$rt/packages" "$here/lib/finish-rootfs.sh" | cksum | cut -d' ' -f1)
+	stamp=$(recipe "$rt")
 	if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
 		return 0
 	fi
@@ -146,18 +153,22 @@ import_image() { # import_image <runtime> <image>
 		ENV\ *|USER\ *|WORKDIR\ *|CMD\ *) set -- "$@" --change "$line" ;;
 		esac
 	done <"$here/$rt/Dockerfile"
+	old=$("$engine" image inspect --format '{{.Id}}' "$(image_name "$rt")" 2>/dev/null || true)
 	log "$rt: $engine import -> $(image_name "$rt")"
 	q=""
 	[ "$engine" = podman ] && q=--quiet
 	"$engine" import $q "$@" --change "LABEL ci.sandbox.runtime=$rt" \
+		--change "LABEL ci.sandbox.recipe=$(recipe "$rt")" \
 		"$cache/rootfs-$rt.tar" "$(image_name "$rt")" >/dev/null
+	# The replaced image, unless containers still use it.
+	[ -n "$old" ] && "$engine" rmi "$old" >/dev/null 2>&1 || true
 }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ci-images.XXXXXX")
 for rt in $runtimes; do
 	img=$(image_name "$rt")
-	if [ $force = 0 ] && image_exists "$img"; then
-		log "$rt: $img exists in $engine, skipped"
+	if [ $force = 0 ] && image_current "$img" "$rt"; then
+		log "$rt: $img is up to date in $engine, skipped"
 		continue
 	fi
 	t0=$(date +%s)

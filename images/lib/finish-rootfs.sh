@@ -4,8 +4,11 @@
 # the docker and podman backends expect:
 #   - user "sandbox" uid/gid 1000 runs the code (the keep-alive PID 1 runs as
 #     nobody, 65534, so a clean-up "kill -KILL -1" from uid 1000 spares it);
-#   - /mnt/data is the only writable data directory, owned by 1000 (engines
-#     copy the image directory's owner and mode onto the tmpfs mounted there);
+#   - /mnt/data is the only writable data directory: owned by 1000, mode 1777.
+#     Engines mount a tmpfs there and copy the image directory's mode onto
+#     it; podman 4.3 does not copy the owner (and rejects uid=), so the mode
+#     is what lets uid 1000 write there. Only uids 1000 and 65534 exist in a
+#     sandbox, and the sticky bit keeps 65534 from touching 1000's files;
 #   - no apt caches, docs or man pages.
 set -eu
 
@@ -17,7 +20,7 @@ if ! getent passwd sandbox >/dev/null; then
 fi
 mkdir -p /mnt/data
 chown 1000:1000 /mnt/data
-chmod 0755 /mnt/data
+chmod 1777 /mnt/data
 chmod 1777 /tmp
 
 apt-get clean

@@ -131,7 +131,7 @@ char *eng_create_body(const struct eng_conf *c, enum eng_kind kind, const char *
 		 * a size-capped tmpfs owned by the sandbox user. Removed with
 		 * the container (DELETE ?v=1); labelled for the sweep.
 		 */
-		snprintf(buf, sizeof(buf), "size=%lld,uid=%u,gid=%u,mode=0755,nosuid,nodev",
+		snprintf(buf, sizeof(buf), "size=%lld,uid=%u,gid=%u,nosuid,nodev",
 			 (long long)l->disk_bytes, uid, gid);
 		json_array_append_new(
 			mounts,
@@ -143,8 +143,9 @@ char *eng_create_body(const struct eng_conf *c, enum eng_kind kind, const char *
 		/*
 		 * podman: its compat API ignores volume driver options (the
 		 * "tmpfs" volume would be an unbounded host directory) but its
-		 * archive API works on tmpfs mounts. It rejects uid=/gid=: the
-		 * owner comes from the image's /mnt/data (copied up).
+		 * archive API works on tmpfs mounts. It rejects uid=/gid= and
+		 * copies only the mode of the image's /mnt/data (1777), not
+		 * its owner: the directory is root's, writable by the code.
 		 */
 		snprintf(buf, sizeof(buf), "rw,exec,nosuid,nodev,size=%lld",
 			 (long long)l->disk_bytes);
@@ -161,7 +162,7 @@ char *eng_create_body(const struct eng_conf *c, enum eng_kind kind, const char *
 		       "Mounts", mounts, "RestartPolicy", "Name", "no");
 	body = json_pack("{s:s, s:[s,s], s:s, s:s, s:o, s:o, s:b, s:i, s:b, s:b, s:b, s:o}",
 			 "Image", image, "Cmd", "sleep", "infinity", "User", c->keepalive_user,
-			 "WorkingDir", ENG_DATA_DIR, "Env", jenv, "Labels", labels,
+			 "WorkingDir", "/", "Env", jenv, "Labels", labels,
 			 "NetworkDisabled", 1, "StopTimeout", 1, "Tty", 0, "OpenStdin", 0,
 			 "AttachStdout", 0, "HostConfig", hc);
 	if (!body)

@@ -5,11 +5,12 @@
  *   fly (eng_tar.c) holding the parents and the file, owned by the sandbox
  *   user. Content-Type must be application/x-tar: with curl's default form
  *   type both engines answer 200 and extract nothing.
- * get: GET /containers/{id}/archive?path=... streams a tar. The host pushes
+ * get (docker): GET /containers/{id}/archive?path=... streams a tar. The host pushes
  *   the body into a sink while libarchive wants to pull, so a helper thread
  *   runs the request and pumps the body into a socket pair that libarchive
  *   reads on this thread; only socket buffers sit in between. A symlink
- *   comes back as a link entry and is refused (never followed).
+ *   comes back as a link entry and is refused (never followed). podman
+ *   follows such links, so there get is an exec (get_by_exec below).
  * list: find -P never follows links; the directory itself must not be
  *   reached through a symlink (realpath check), paths are NUL-separated.
  */
@@ -138,6 +139,69 @@ static void *pump_main(void *arg)
 	return NULL;
 }
 
+static const char get_script[] =
+	"p=$1\n"
+	"[ -e \"$p\" ] || [ -L \"$p\" ] || exit 3\n"
+	"[ \"$(realpath -e -- \"$p\")\" = \"$p\" ] || exit 4\n"
+	"[ -f \"$p\" ] || exit 5\n"
+	"exec cat -- \"$p\"\n";
+
+struct get_sink {
+	const ci_sink *out;
+	bool stopped;
+	struct eng_buf err;
+};
+
+static int get_write(void *ctx, int stream, const void *buf, size_t len)
+{
+	struct get_sink *gs = ctx;
+
+	if (stream == CI_STREAM_STDERR) {
+		eng_buf_append(&gs->err, buf, len);
+		return 0;
+	}
+	if (!gs->stopped && gs->out->write(gs->out->ctx, CI_STREAM_DATA, buf, len))
+		gs->stopped = true;
+	return 0;
+}
+
+/*
+ * podman's archive GET follows a symlink in the last component (it returns
+ * the target's bytes under the link's name), so on podman the file is read
+ * by an exec that checks, inside the sandbox, that no component of the path
+ * is a symlink and that it is a regular file. No sandboxed process runs
+ * between the check and the read: the exec wrapper leaves none behind.
+ */
+static int get_by_exec(struct ci_be *be, const char *id, const char *norm, const char *path,
+		       const ci_sink *out, ci_call *call)
+{
+	const char *argv[] = { "/bin/sh", "-c", get_script, "ci-get", norm, NULL };
+	struct get_sink gs = { .out = out, .err = { .max = 512 } };
+	ci_sink sink = { get_write, &gs };
+	struct eng_exec x = { .argv = argv, .user = be->conf.user, .out = &sink };
+	struct eng_exec_res r;
+	int rc;
+
+	rc = eng_exec_run(be, id, &x, &r, call);
+	if (rc != CI_OK)
+		goto out;
+	if (r.timed_out)
+		rc = ci_fail(call, CI_E_TIMEOUT, "get %s: timed out", path);
+	else if (r.status == 3)
+		rc = ci_fail(call, CI_E_NOTFOUND, "get %s: no such file", path);
+	else if (r.status == 4)
+		rc = ci_fail(call, CI_E_INVAL, "get %s: is or is reached through a symlink "
+			     "(not followed)", path);
+	else if (r.status == 5)
+		rc = ci_fail(call, CI_E_INVAL, "get %s: not a regular file", path);
+	else if (r.status != 0 && !gs.stopped)
+		rc = ci_fail(call, CI_E_BACKEND, "get %s: exit %d: %s", path, r.status,
+			     eng_buf_str(&gs.err));
+out:
+	eng_buf_release(&gs.err);
+	return rc;
+}
+
 int eng_get(struct ci_be *be, const char *id, const char *path, const ci_sink *out,
 	    ci_call *call)
 {
@@ -156,6 +220,8 @@ int eng_get(struct ci_be *be, const char *id, const char *path, const ci_sink *o
 		return rc;
 	if (strcmp(norm, ENG_DATA_DIR) == 0)
 		return ci_fail(call, CI_E_INVAL, "get: '%s' is a directory", path);
+	if (be->kind == ENG_KIND_PODMAN)
+		return get_by_exec(be, id, norm, path, out, call);
 	name = strrchr(norm, '/') + 1;
 	eng_buf_printf(&url, "/containers/%s/archive?path=", id);
 	if (eng_url_escape(&url, norm))
