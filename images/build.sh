@@ -14,12 +14,12 @@
 # the same runtime for the second engine only costs the import.
 #
 # Environment: CI_IMAGE_CACHE, CI_DEBIAN_MIRROR (default: the host's first
-# Debian mirror, else http://deb.debian.org/debian), CI_IMAGE_TAG (bookworm).
+# Debian mirror, else http://deb.debian.org/debian), CI_IMAGE_TAG (latest: the name the core's language table uses).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${CI_IMAGE_CACHE:-$here/out}
-tag=${CI_IMAGE_TAG:-bookworm}
+tag=${CI_IMAGE_TAG:-latest}
 suite=bookworm
 engine=docker
 force=0

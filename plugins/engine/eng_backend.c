@@ -80,7 +80,7 @@ static int read_conf(struct ci_be *be, ci_call *call)
 	rc |= cfg_str_def(h, "api_version", NULL, &c->api_pin, call);
 	rc |= cfg_str_def(h, "user", "1000:1000", &c->user, call);
 	rc |= cfg_str_def(h, "keepalive_user", "65534:65534", &c->keepalive_user, call);
-	rc |= cfg_str_def(h, "image_format", "ci-sandbox-%s:bookworm", &c->image_fmt, call);
+	rc |= cfg_str_def(h, "image_format", "ci-sandbox-%s", &c->image_fmt, call);
 	if (rc)
 		return call->err[0] ? CI_E_INVAL : CI_E_NOMEM;
 	if (strncmp(c->url, "http://", 7) && strncmp(c->url, "https://", 8))

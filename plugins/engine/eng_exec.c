@@ -343,19 +343,24 @@ int eng_exec_run(struct ci_be *be, const char *id, const struct eng_exec *x,
 		be->host->log(be->host->hctx, CI_LOG_WARN,
 			      "%s: exec in %.12s outlived its deadline; killing its processes",
 			      be->prof->name, id);
+		bool stopped = false;
+
 		sub.deadline_ms = now_ms(be) + KILL_MS;
 		if (kill_user_procs(be, id, x->user, &sub) == CI_OK) {
 			sub.deadline_ms = now_ms(be) + KILL_MS;
-			for (i = 0; i < 10; i++) {
+			for (i = 0; i < 10 && !stopped; i++) {
 				if (exec_inspect(be, eid, &running, &r->status, &sub) != CI_OK)
 					break;
-				if (!running)
-					break;
-				nanosleep(&(struct timespec){ 0, 50 * 1000000 }, NULL);
+				stopped = !running;
+				if (running)
+					nanosleep(&(struct timespec){ 0, 50 * 1000000 }, NULL);
 			}
+		} else {
+			/* The kill exec failed: is the program perhaps done anyway? */
+			stopped = exec_inspect(be, eid, &running, &r->status, &sub) == CI_OK &&
+				  !running;
 		}
-		if (running || exec_inspect(be, eid, &running, &r->status, &sub) != CI_OK ||
-		    running) {
+		if (!stopped) {
 			sub.deadline_ms = now_ms(be) + KILL_MS;
 			be->host->log(be->host->hctx, CI_LOG_WARN,
 				      "%s: killing container %.12s (exec would not stop)",

@@ -264,6 +264,29 @@ void eng_pool_owner(struct ci_be *be, const char *owner)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* "ci-sandbox-python", "ci-sandbox-python:latest", "localhost/..." are one image. */
+static bool same_image(const char *a, const char *b)
+{
+	static const char *const prefixes[] = { "localhost/", "docker.io/library/", NULL };
+	size_t la, lb;
+
+	for (int i = 0; prefixes[i]; i++) {
+		size_t n = strlen(prefixes[i]);
+
+		if (!strncmp(a, prefixes[i], n))
+			a += n;
+		if (!strncmp(b, prefixes[i], n))
+			b += n;
+	}
+	la = strlen(a);
+	lb = strlen(b);
+	if (la > 7 && !strcmp(a + la - 7, ":latest"))
+		la -= 7;
+	if (lb > 7 && !strcmp(b + lb - 7, ":latest"))
+		lb -= 7;
+	return la == lb && !strncmp(a, b, la);
+}
+
 int eng_pool_take(struct ci_be *be, const char *runtime, const char *image, const char *owner,
 		  char id[CI_ID_MAX])
 {
@@ -276,7 +299,7 @@ int eng_pool_take(struct ci_be *be, const char *runtime, const char *image, cons
 	for (i = 0; p->owner && owner && strcmp(p->owner, owner) == 0 && i < p->nrt; i++) {
 		struct pool_rt *rt = &p->rts[i];
 
-		if (strcmp(rt->runtime, runtime) != 0 || (image && strcmp(rt->image, image) != 0))
+		if (strcmp(rt->runtime, runtime) != 0 || (image && !same_image(rt->image, image)))
 			continue;
 		if (rt->n == 0)
 			break;

@@ -131,7 +131,9 @@ static int tar_header(struct eng_tar_src *ts, const char *name, mode_t type, uin
 
 	if (!e)
 		return tar_fail(ts, "out of memory");
-	archive_entry_set_pathname_utf8(e, name);
+	/* Raw bytes: the engines (Go archive/tar) take names as bytes, and
+	 * libarchive cannot convert UTF-8 in the C locale. */
+	archive_entry_set_pathname(e, name);
 	archive_entry_set_filetype(e, type);
 	archive_entry_set_perm(e, mode & 07777);
 	archive_entry_set_size(e, size);
@@ -160,6 +162,7 @@ int eng_tar_src_new(const char *rel, uint32_t mode, int64_t mtime, unsigned uid,
 	ts->left = data->size;
 	ts->a = archive_write_new();
 	if (!ts->a || archive_write_set_format_pax_restricted(ts->a) != ARCHIVE_OK ||
+	    archive_write_set_options(ts->a, "hdrcharset=BINARY") != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(ts->a, 0) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(ts->a, 1) != ARCHIVE_OK ||
 	    archive_write_open(ts->a, ts, NULL, tar_out, NULL) != ARCHIVE_OK) {
@@ -245,10 +248,12 @@ int eng_tar_extract_one(int fd, const char *name, const ci_sink *out, bool *stop
 		rc = ci_fail(call, CI_E_BACKEND, "tar: %s", archive_error_string(a));
 		goto out;
 	}
-	member = archive_entry_pathname_utf8(e);
+	member = archive_entry_pathname(e);
 	if (!member)
-		member = archive_entry_pathname(e);
-	if (!member || strcmp(member, name) != 0) {
+		member = archive_entry_pathname_utf8(e);
+	/* Directories come back as "name/". */
+	if (!member || strncmp(member, name, strlen(name)) != 0 ||
+	    (member[strlen(name)] && strcmp(member + strlen(name), "/") != 0)) {
 		rc = ci_fail(call, CI_E_BACKEND, "tar: member '%s', expected '%s'",
 			     member ? member : "?", name);
 		goto out;

@@ -133,6 +133,7 @@ static int scripted_http(struct th_host *th, const ci_http_req *req, int *status
 		snprintf(call->err, sizeof(call->err), "unexpected request %s %s", req->method,
 			 req->url);
 		fprintf(stderr, "test host: %s\n", call->err);
+		th->unexpected++;
 		return CI_E_INTERNAL;
 	}
 	st = &th->steps[th->next++];
@@ -141,6 +142,7 @@ static int scripted_http(struct th_host *th, const ci_http_req *req, int *status
 		snprintf(call->err, sizeof(call->err), "expected %s *%s*, got %s %s", st->method,
 			 st->url_part, req->method, req->url);
 		fprintf(stderr, "test host: %s\n", call->err);
+		th->unexpected++;
 		return CI_E_INTERNAL;
 	}
 	drain_body(st, req);

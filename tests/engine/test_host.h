@@ -37,6 +37,7 @@ struct th_host {
 	size_t chunk;           /* scripted: deliver bodies in pieces of this size */
 	struct th_step steps[TH_MAX_STEPS];
 	int n_steps, next;
+	int unexpected;         /* requests beyond or against the script */
 	int64_t clock_ms;       /* scripted clock; advanced by clock_step per now_ms */
 	int64_t clock_step;
 	char last_log[512];

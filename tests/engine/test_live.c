@@ -309,6 +309,25 @@ static void test_files(void **state)
 	assert_int_equal(col.len, n);
 	assert_memory_equal(col.buf, data, n);
 
+	/* A non-ASCII name survives the round trip and the listing. */
+	m = (struct mem_src){ data, 100 };
+	src.size = 100;
+	col.len = 0;
+	c = th_call(&e->th, 30000);
+	assert_int_equal(be_desc->put(e->be, e->id, "/mnt/data/r\xc3\xa9sum\xc3\xa9.txt", &src,
+				      0644, &c),
+			 CI_OK);
+	c = th_call(&e->th, 30000);
+	assert_int_equal(be_desc->get(e->be, e->id, "/mnt/data/r\xc3\xa9sum\xc3\xa9.txt", &sink,
+				      &c),
+			 CI_OK);
+	assert_int_equal(col.len, 100);
+	assert_int_equal(run(e, "ls /mnt/data | grep -c '^r\xc3\xa9sum\xc3\xa9.txt$' && "
+				"rm /mnt/data/r*.txt",
+			     5000, &o, &r),
+			 CI_OK);
+	assert_string_equal(o.buf, "1\n");
+
 	/* Owned by the sandbox user, writable by the code. */
 	assert_int_equal(run(e, "stat -c '%u %a' '/mnt/data/in/deep er/f.bin' '/mnt/data/in'; "
 				"echo x >> '/mnt/data/in/deep er/f.bin' && echo appended; "
