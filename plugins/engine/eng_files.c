@@ -3,14 +3,16 @@
  *
  * put: PUT /containers/{id}/archive?path=/mnt/data with a tar built on the
  *   fly (eng_tar.c) holding the parents and the file, owned by the sandbox
- *   user. Content-Type must be application/x-tar: with curl's default form
- *   type both engines answer 200 and extract nothing.
- * get (docker): GET /containers/{id}/archive?path=... streams a tar. The host pushes
- *   the body into a sink while libarchive wants to pull, so a helper thread
- *   runs the request and pumps the body into a socket pair that libarchive
- *   reads on this thread; only socket buffers sit in between. A symlink
- *   comes back as a link entry and is refused (never followed). podman
- *   follows such links, so there get is an exec (get_by_exec below).
+ *   user; the parents of a nested path are checked for symlinks first.
+ *   Content-Type must be application/x-tar: with curl's default form type
+ *   both engines answer 200 and extract nothing.
+ * get (docker, files directly in /mnt/data): GET .../archive?path=...
+ *   streams a tar. The host pushes the body into a sink while libarchive
+ *   wants to pull, so a helper thread runs the request and pumps the body
+ *   into a socket pair that libarchive reads on this thread; only socket
+ *   buffers sit in between. A symlink comes back as a link entry and is
+ *   refused (never followed). podman follows such links, and docker follows
+ *   symlinked directories, so there get is an exec (get_by_exec below).
  * list: find -P never follows links; the directory itself must not be
  *   reached through a symlink (realpath check), paths are NUL-separated.
  */
@@ -33,6 +35,66 @@ static const char list_script[] =
 	"[ \"$(realpath -e -- \"$d\")\" = \"$d\" ] || exit 4\n"
 	"[ -d \"$d\" ] || exit 5\n"
 	"cd -P -- \"$d\" && exec find . -mindepth 1 -printf '%y %s %T@ %m %P\\0'\n";
+
+/* Every existing parent of $1 below /mnt/data must be a real directory. */
+static const char parents_script[] =
+	"d=${1%/*}\n"
+	"while [ \"$d\" != /mnt/data ]; do\n"
+	"  [ -L \"$d\" ] && exit 4\n"
+	"  [ -e \"$d\" ] && ! [ -d \"$d\" ] && exit 5\n"
+	"  d=${d%/*}\n"
+	"done\n"
+	"exit 0\n";
+
+/* A path with a directory between /mnt/data and its last component. */
+static bool nested(const char *norm)
+{
+	return strchr(norm + sizeof(ENG_DATA_DIR), '/') != NULL;
+}
+
+struct null_sink {
+	struct eng_buf err;
+};
+
+static int null_write(void *ctx, int stream, const void *buf, size_t len)
+{
+	struct null_sink *ns = ctx;
+
+	if (stream == CI_STREAM_STDERR)
+		eng_buf_append(&ns->err, buf, len);
+	return 0;
+}
+
+/*
+ * The archive API resolves symlinks in the directories of a path (docker
+ * within the container, but still into what the code made them point to)
+ * and replaces a symlinked directory by a real one when extracting. So a
+ * nested path is checked first, inside the sandbox, by an exec. Nothing of
+ * the sandbox runs between that check and the archive call: the exec
+ * wrapper leaves no process behind and the host serialises per sandbox.
+ */
+static int check_parents(struct ci_be *be, const char *id, const char *norm, const char *path,
+			 ci_call *call)
+{
+	const char *argv[] = { "/bin/sh", "-c", parents_script, "ci-parents", norm, NULL };
+	struct null_sink ns = { .err = { .max = 512 } };
+	ci_sink sink = { null_write, &ns };
+	struct eng_exec x = { .argv = argv, .user = be->conf.user, .out = &sink };
+	struct eng_exec_res r;
+	int rc;
+
+	rc = eng_exec_run(be, id, &x, &r, call);
+	if (rc == CI_OK && r.status == 4)
+		rc = ci_fail(call, CI_E_INVAL, "%s: a parent directory is a symlink (not followed)",
+			     path);
+	else if (rc == CI_OK && r.status == 5)
+		rc = ci_fail(call, CI_E_INVAL, "%s: a parent is not a directory", path);
+	else if (rc == CI_OK && r.status != 0)
+		rc = ci_fail(call, CI_E_BACKEND, "%s: parent check exit %d: %s", path, r.status,
+			     eng_buf_str(&ns.err));
+	eng_buf_release(&ns.err);
+	return rc;
+}
 
 static void user_ids(const char *user, unsigned *uid, unsigned *gid)
 {
@@ -60,6 +122,8 @@ int eng_put(struct ci_be *be, const char *id, const char *path, const ci_source 
 		return ci_fail(call, CI_E_INVAL, "put: '%s' is the data directory", path);
 	if (!src || src->size < 0 || (!src->read && src->fd < 0))
 		return ci_fail(call, CI_E_INVAL, "put: bad source");
+	if (nested(norm) && (rc = check_parents(be, id, norm, path, call)) != CI_OK)
+		return rc;
 	user_ids(be->conf.user, &uid, &gid);
 	rc = eng_tar_src_new(norm + sizeof(ENG_DATA_DIR), mode & 07777 ? mode & 07777 : 0644,
 			     be->host->wall_unix(be->host->hctx), uid, gid, src, &ts, &tsrc, call);
@@ -167,9 +231,11 @@ static int get_write(void *ctx, int stream, const void *buf, size_t len)
 
 /*
  * podman's archive GET follows a symlink in the last component (it returns
- * the target's bytes under the link's name), so on podman the file is read
- * by an exec that checks, inside the sandbox, that no component of the path
- * is a symlink and that it is a regular file. No sandboxed process runs
+ * the target's bytes under the link's name), and docker's follows symlinked
+ * directories on the way. So on podman, and for nested paths on docker, the
+ * file is read by an exec that checks inside the sandbox that no component
+ * of the path is a symlink and that it is a regular file, then cats it
+ * (binary-safe through the stream framing). No sandboxed process runs
  * between the check and the read: the exec wrapper leaves none behind.
  */
 static int get_by_exec(struct ci_be *be, const char *id, const char *norm, const char *path,
@@ -220,7 +286,7 @@ int eng_get(struct ci_be *be, const char *id, const char *path, const ci_sink *o
 		return rc;
 	if (strcmp(norm, ENG_DATA_DIR) == 0)
 		return ci_fail(call, CI_E_INVAL, "get: '%s' is a directory", path);
-	if (be->kind == ENG_KIND_PODMAN)
+	if (be->kind == ENG_KIND_PODMAN || nested(norm))
 		return get_by_exec(be, id, norm, path, out, call);
 	name = strrchr(norm, '/') + 1;
 	eng_buf_printf(&url, "/containers/%s/archive?path=", id);
