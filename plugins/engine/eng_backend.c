@@ -115,6 +115,9 @@ static int read_conf(struct ci_be *be, ci_call *call)
 		return rc;
 	if ((rc = cfg_int_def(h, "pool_max_age_s", 300, 10, 86400, &c->pool_max_age_s, call)))
 		return rc;
+	if ((rc = cfg_int_def(h, "pool_refill_delay_ms", 1000, 0, 60000, &c->pool_refill_delay_ms,
+			      call)))
+		return rc;
 	rc = h->cfg_bool(h->hctx, "init", &init);
 	if (rc == CI_E_INVAL)
 		return ci_fail(call, CI_E_INVAL, "init must be a boolean");

@@ -305,6 +305,12 @@ int eng_pool_take(struct ci_be *be, const char *runtime, const char *image, cons
 			break;
 		/* The newest one: furthest from its max age. */
 		memcpy(id, rt->slots[--rt->n].id, CI_ID_MAX);
+		/*
+		 * Refill a little later: a container create+start competes
+		 * for the engine and the CPUs with the new sandbox's first
+		 * exec (measured: +30 ms on 2 cores).
+		 */
+		rt->next_try_ms = now_ms(be) + be->conf.pool_refill_delay_ms;
 		pthread_cond_broadcast(&p->cv);
 		rc = CI_OK;
 		break;

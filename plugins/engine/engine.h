@@ -52,6 +52,7 @@ struct eng_conf {
 	int64_t nofile, nproc;
 	int64_t exec_grace_ms; /* stream may outlive the program by this */
 	int64_t pool_max_age_s;
+	int64_t pool_refill_delay_ms;
 	bool init;     /* HostConfig.Init */
 	const char *layout; /* "auto" | "volume" | "tmpfs" */
 };

@@ -191,13 +191,16 @@ static int live_http(struct th_host *th, const ci_http_req *req, int *status,
 		     const ci_sink *body, ci_call *call)
 {
 	struct live_io io = { body, req->body_src, false };
+	static __thread CURL *cached; /* reuse like the core's handle pool */
 	struct curl_slist *hl = NULL;
-	CURL *c = curl_easy_init();
+	CURL *c = cached ? cached : curl_easy_init();
 	int64_t left = call->deadline_ms - th_now_ms(th);
 	long code = 0;
 	CURLcode cr;
 	int rc = CI_OK;
 
+	cached = NULL;
+	curl_easy_reset(c);
 	if (left <= 0) {
 		snprintf(call->err, sizeof(call->err), "deadline passed");
 		curl_easy_cleanup(c);
@@ -242,7 +245,7 @@ static int live_http(struct th_host *th, const ci_http_req *req, int *status,
 	if (rc != CI_OK)
 		snprintf(call->err, sizeof(call->err), "%s", curl_easy_strerror(cr));
 	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
+	cached = c;
 	return rc;
 }
 
