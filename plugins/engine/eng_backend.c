@@ -140,8 +140,7 @@ static void conf_release(struct eng_conf *c)
 	free(c->image_fmt);
 }
 
-int eng_be_init(const struct eng_profile *prof, const ci_host *host, ci_be **out,
-		ci_call *call)
+int eng_be_init(const struct eng_profile *prof, const ci_host *host, ci_be **out, ci_call *call)
 {
 	struct ci_be *be;
 	int rc;
@@ -165,9 +164,9 @@ int eng_be_init(const struct eng_profile *prof, const ci_host *host, ci_be **out
 		eng_be_fini(be);
 		return rc;
 	}
-	host->log(host->hctx, CI_LOG_INFO, "%s: engine at %s%s, code runs as %s",
-		  prof->name, be->conf.socket ? be->conf.socket : "", be->conf.socket ? "" :
-		  be->conf.url, be->conf.user);
+	host->log(host->hctx, CI_LOG_INFO, "%s: engine at %s%s, code runs as %s", prof->name,
+		  be->conf.socket ? be->conf.socket : "", be->conf.socket ? "" : be->conf.url,
+		  be->conf.user);
 	/* Probe now for an early log line; failure is not fatal (engine may start later). */
 	{
 		ci_call probe = *call;
@@ -194,8 +193,7 @@ void eng_be_fini(ci_be *be)
 
 static bool limits_default(const struct eng_conf *c, const struct eng_limits *l)
 {
-	return l->mem_bytes == c->mem_bytes && l->cpu_millis == c->cpu_millis &&
-	       l->pids == c->pids;
+	return l->mem_bytes == c->mem_bytes && l->cpu_millis == c->cpu_millis && l->pids == c->pids;
 }
 
 int eng_be_create(ci_be *be, const ci_create_spec *spec, char id[CI_ID_MAX], ci_call *call)
@@ -250,7 +248,7 @@ static int prologue(ci_be *be, const char *id, ci_call *call)
 int eng_be_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_result *res,
 		ci_call *call)
 {
-	struct eng_exec x = { 0 };
+	struct eng_exec x = {0};
 	struct eng_exec_res r;
 	char **extra = NULL;
 	const char **env = NULL;
@@ -300,16 +298,15 @@ int eng_be_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_res
 	return rc;
 }
 
-int eng_be_put(ci_be *be, const char *id, const char *path, const ci_source *src,
-	       uint32_t mode, ci_call *call)
+int eng_be_put(ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
+	       ci_call *call)
 {
 	int rc = prologue(be, id, call);
 
 	return rc != CI_OK ? rc : eng_put(be, id, path, src, mode, call);
 }
 
-int eng_be_get(ci_be *be, const char *id, const char *path, const ci_sink *out,
-	       ci_call *call)
+int eng_be_get(ci_be *be, const char *id, const char *path, const ci_sink *out, ci_call *call)
 {
 	int rc = prologue(be, id, call);
 

@@ -33,8 +33,8 @@ static bool name_ok(const char *s)
 	return true;
 }
 
-int eng_image_for(struct ci_be *be, const char *runtime, const char *image, char *out,
-		  size_t cap, ci_call *call)
+int eng_image_for(struct ci_be *be, const char *runtime, const char *image, char *out, size_t cap,
+		  ci_call *call)
 {
 	const char *img = NULL;
 	char key[96];
@@ -111,9 +111,8 @@ char *eng_create_body(const struct eng_conf *c, enum eng_kind kind, const char *
 	labels = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", ENG_LABEL_PREFIX "sandbox", "1",
 			   ENG_LABEL_PREFIX "backend", backend, ENG_LABEL_PREFIX "owner",
 			   owner ? owner : "", ENG_LABEL_PREFIX "session",
-			   session ? session : (pooled ? "pool" : ""),
-			   ENG_LABEL_PREFIX "runtime", runtime ? runtime : "",
-			   ENG_LABEL_PREFIX "created", created);
+			   session ? session : (pooled ? "pool" : ""), ENG_LABEL_PREFIX "runtime",
+			   runtime ? runtime : "", ENG_LABEL_PREFIX "created", created);
 	if (pooled)
 		json_object_set_new(labels, ENG_LABEL_PREFIX "pool", json_string("1"));
 	jenv = json_array();
@@ -134,11 +133,10 @@ char *eng_create_body(const struct eng_conf *c, enum eng_kind kind, const char *
 		snprintf(buf, sizeof(buf), "size=%lld,uid=%u,gid=%u,nosuid,nodev",
 			 (long long)l->disk_bytes, uid, gid);
 		json_array_append_new(
-			mounts,
-			json_pack("{s:s, s:s, s:{s:O, s:{s:s, s:{s:s, s:s, s:s}}}}", "Type",
-				  "volume", "Target", ENG_DATA_DIR, "VolumeOptions", "Labels",
-				  labels, "DriverConfig", "Name", "local", "Options", "type",
-				  "tmpfs", "device", "tmpfs", "o", buf));
+			mounts, json_pack("{s:s, s:s, s:{s:O, s:{s:s, s:{s:s, s:s, s:s}}}}", "Type",
+					  "volume", "Target", ENG_DATA_DIR, "VolumeOptions",
+					  "Labels", labels, "DriverConfig", "Name", "local",
+					  "Options", "type", "tmpfs", "device", "tmpfs", "o", buf));
 	} else {
 		/*
 		 * podman: its compat API ignores volume driver options (the
@@ -162,9 +160,9 @@ char *eng_create_body(const struct eng_conf *c, enum eng_kind kind, const char *
 		       "Mounts", mounts, "RestartPolicy", "Name", "no");
 	body = json_pack("{s:s, s:[s,s], s:s, s:s, s:o, s:o, s:b, s:i, s:b, s:b, s:b, s:o}",
 			 "Image", image, "Cmd", "sleep", "infinity", "User", c->keepalive_user,
-			 "WorkingDir", "/", "Env", jenv, "Labels", labels,
-			 "NetworkDisabled", 1, "StopTimeout", 1, "Tty", 0, "OpenStdin", 0,
-			 "AttachStdout", 0, "HostConfig", hc);
+			 "WorkingDir", "/", "Env", jenv, "Labels", labels, "NetworkDisabled", 1,
+			 "StopTimeout", 1, "Tty", 0, "OpenStdin", 0, "AttachStdout", 0,
+			 "HostConfig", hc);
 	if (!body)
 		return NULL;
 	s = json_dumps(body, JSON_COMPACT);
@@ -198,21 +196,21 @@ static ci_call cleanup_call(struct ci_be *be, const ci_call *call)
 	return c;
 }
 
-int eng_container_new(struct ci_be *be, const char *image, const char *runtime,
-		      const char *owner, const char *session, const char *const *env,
-		      const struct eng_limits *l, bool pooled, char id[CI_ID_MAX], ci_call *call)
+int eng_container_new(struct ci_be *be, const char *image, const char *runtime, const char *owner,
+		      const char *session, const char *const *env, const struct eng_limits *l,
+		      bool pooled, char id[CI_ID_MAX], ci_call *call)
 {
-	struct eng_req req = { .method = "POST", .path = "/containers/create" };
-	struct eng_resp resp = { 0 };
-	struct eng_buf path = { 0 };
+	struct eng_req req = {.method = "POST", .path = "/containers/create"};
+	struct eng_resp resp = {0};
+	struct eng_buf path = {0};
 	const char *cid;
 	json_t *j = NULL;
 	char *body;
 	ci_call cc;
 	int rc;
 
-	body = eng_create_body(&be->conf, be->kind, be->prof->name, image, runtime, owner,
-			       session, env, l, be->host->wall_unix(be->host->hctx), pooled);
+	body = eng_create_body(&be->conf, be->kind, be->prof->name, image, runtime, owner, session,
+			       env, l, be->host->wall_unix(be->host->hctx), pooled);
 	if (!body)
 		return ci_fail(call, CI_E_NOMEM, "create: building the request failed");
 	req.body_json = body;
@@ -224,7 +222,8 @@ int eng_container_new(struct ci_be *be, const char *image, const char *runtime,
 		rc = ci_fail(call, CI_E_BACKEND,
 			     "create: image '%s' not found in %s (build it: images/build.sh "
 			     "--engine %s): %s",
-			     image, be->prof->name, be->kind == ENG_KIND_PODMAN ? "podman" : "docker",
+			     image, be->prof->name,
+			     be->kind == ENG_KIND_PODMAN ? "podman" : "docker",
 			     eng_err_text(&resp));
 		goto out;
 	}
@@ -244,7 +243,7 @@ int eng_container_new(struct ci_be *be, const char *image, const char *runtime,
 
 	eng_resp_release(&resp);
 	eng_buf_printf(&path, "/containers/%s/start", id);
-	req = (struct eng_req){ .method = "POST", .path = eng_buf_str(&path) };
+	req = (struct eng_req){.method = "POST", .path = eng_buf_str(&path)};
 	rc = eng_call(be, &req, &resp, call);
 	if (rc == CI_OK && resp.status != 204 && resp.status != 304) {
 		rc = eng_fail_status(be, &resp, call, "start");
@@ -271,8 +270,8 @@ out:
 static int simple(struct ci_be *be, const char *method, const char *path, const char *body,
 		  const char *op, const char *id, ci_call *call, int *status)
 {
-	struct eng_req req = { .method = method, .path = path, .body_json = body };
-	struct eng_resp resp = { 0 };
+	struct eng_req req = {.method = method, .path = path, .body_json = body};
+	struct eng_resp resp = {0};
 	int rc;
 
 	rc = eng_call(be, &req, &resp, call);
@@ -330,7 +329,7 @@ static char *owner_filter(const char *owner)
 	char label[CI_ERR_MAX + 16];
 	json_t *f;
 	char *s;
-	struct eng_buf b = { 0 };
+	struct eng_buf b = {0};
 
 	snprintf(label, sizeof(label), ENG_LABEL_PREFIX "owner=%s", owner);
 	f = json_pack("{s:[s,s]}", "label", ENG_LABEL_PREFIX "sandbox=1", label);
@@ -352,12 +351,11 @@ static int64_t label_created(json_t *labels)
 	return s ? strtoll(s, NULL, 10) : 0;
 }
 
-static int sweep_volumes(struct ci_be *be, const char *filter, int64_t older_than,
-			 ci_call *call)
+static int sweep_volumes(struct ci_be *be, const char *filter, int64_t older_than, ci_call *call)
 {
-	struct eng_req req = { .method = "GET" };
-	struct eng_resp resp = { 0 };
-	struct eng_buf path = { 0 };
+	struct eng_req req = {.method = "GET"};
+	struct eng_resp resp = {0};
+	struct eng_buf path = {0};
 	json_t *j = NULL, *v;
 	size_t i;
 	int rc, st;
@@ -370,9 +368,10 @@ static int sweep_volumes(struct ci_be *be, const char *filter, int64_t older_tha
 	if (rc != CI_OK)
 		goto out;
 	j = json_loadb(eng_buf_str(&resp.body), resp.body.len, 0, NULL);
-	json_array_foreach(json_object_get(j, "Volumes"), i, v) {
+	json_array_foreach(json_object_get(j, "Volumes"), i, v)
+	{
 		const char *name = json_string_value(json_object_get(v, "Name"));
-		struct eng_buf del = { 0 };
+		struct eng_buf del = {0};
 		ci_call sub = *call;
 
 		if (!name || label_created(json_object_get(v, "Labels")) >= older_than)
@@ -390,12 +389,11 @@ out:
 	return rc;
 }
 
-int eng_sweep(struct ci_be *be, const char *owner, int64_t older_than, unsigned *n,
-	      ci_call *call)
+int eng_sweep(struct ci_be *be, const char *owner, int64_t older_than, unsigned *n, ci_call *call)
 {
-	struct eng_req req = { .method = "GET" };
-	struct eng_resp resp = { 0 };
-	struct eng_buf path = { 0 };
+	struct eng_req req = {.method = "GET"};
+	struct eng_resp resp = {0};
+	struct eng_buf path = {0};
 	char *filter;
 	json_t *j = NULL, *c;
 	size_t i;
@@ -417,10 +415,12 @@ int eng_sweep(struct ci_be *be, const char *owner, int64_t older_than, unsigned 
 		rc = ci_fail(call, CI_E_BACKEND, "list containers: not a JSON array");
 		goto out;
 	}
-	json_array_foreach(j, i, c) {
+	json_array_foreach(j, i, c)
+	{
 		const char *id = json_string_value(json_object_get(c, "Id"));
 		json_t *labels = json_object_get(c, "Labels");
-		const char *lo = json_string_value(json_object_get(labels, ENG_LABEL_PREFIX "owner"));
+		const char *lo =
+			json_string_value(json_object_get(labels, ENG_LABEL_PREFIX "owner"));
 		int64_t created = label_created(labels);
 		ci_call sub = *call;
 		int drc;

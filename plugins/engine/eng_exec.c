@@ -25,7 +25,7 @@
 #include "engine.h"
 
 #define RESERVE_MS 1500 /* kept back from the call for inspect and clean-up */
-#define KILL_MS    2000
+#define KILL_MS	   2000
 
 /* $1 timeout (s), $2 stdin mode n|b|f, $3 stdin data or file, $4... argv */
 static const char wrapper[] =
@@ -141,8 +141,8 @@ static int64_t now_ms(struct ci_be *be)
 static int exec_create(struct ci_be *be, const char *id, const char *const *cmd,
 		       const struct eng_exec *x, char *eid, size_t eid_cap, ci_call *call)
 {
-	struct eng_req req = { .method = "POST" };
-	struct eng_resp resp = { 0 };
+	struct eng_req req = {.method = "POST"};
+	struct eng_resp resp = {0};
 	char path[CI_ID_MAX + 32];
 	json_t *b, *jcmd, *jenv, *j = NULL;
 	const char *s;
@@ -202,8 +202,8 @@ static int demux_write(void *ctx, int stream, const void *buf, size_t len)
 static int exec_inspect(struct ci_be *be, const char *eid, bool *running, int *status,
 			ci_call *call)
 {
-	struct eng_req req = { .method = "GET" };
-	struct eng_resp resp = { 0 };
+	struct eng_req req = {.method = "GET"};
+	struct eng_resp resp = {0};
 	char path[CI_ID_MAX + 32];
 	json_t *j;
 	int rc;
@@ -228,10 +228,10 @@ static int exec_inspect(struct ci_be *be, const char *eid, bool *running, int *s
 /* Kill every process of the sandbox user through a second, short exec. */
 static int kill_user_procs(struct ci_be *be, const char *id, const char *user, ci_call *call)
 {
-	static const char *const cmd[] = { "/bin/sh", "-c", "kill -9 -1; exit 0", NULL };
-	struct eng_exec x = { .argv = cmd, .user = user };
-	struct eng_req req = { .method = "POST", .body_json = "{\"Detach\":false,\"Tty\":false}" };
-	struct eng_resp resp = { 0 };
+	static const char *const cmd[] = {"/bin/sh", "-c", "kill -9 -1; exit 0", NULL};
+	struct eng_exec x = {.argv = cmd, .user = user};
+	struct eng_req req = {.method = "POST", .body_json = "{\"Detach\":false,\"Tty\":false}"};
+	struct eng_resp resp = {0};
 	char eid[CI_ID_MAX], path[CI_ID_MAX + 32];
 	ci_call sub = *call;
 	int rc;
@@ -250,13 +250,13 @@ static int kill_user_procs(struct ci_be *be, const char *id, const char *user, c
 static int stdin_file(struct ci_be *be, const char *id, const struct eng_exec *x, char *path,
 		      size_t cap, ci_call *call);
 
-int eng_exec_run(struct ci_be *be, const char *id, const struct eng_exec *x,
-		 struct eng_exec_res *r, ci_call *call)
+int eng_exec_run(struct ci_be *be, const char *id, const struct eng_exec *x, struct eng_exec_res *r,
+		 ci_call *call)
 {
 	struct eng_demux dm;
-	ci_sink dsink = { demux_write, &dm };
-	struct eng_req req = { .method = "POST", .body_json = "{\"Detach\":false,\"Tty\":false}" };
-	struct eng_resp resp = { 0 };
+	ci_sink dsink = {demux_write, &dm};
+	struct eng_req req = {.method = "POST", .body_json = "{\"Detach\":false,\"Tty\":false}"};
+	struct eng_resp resp = {0};
 	char eid[CI_ID_MAX], path[CI_ID_MAX + 32], sfile[96] = "";
 	char **cmd = NULL, *sarg = NULL;
 	const char *mode = "n";
@@ -310,8 +310,8 @@ int eng_exec_run(struct ci_be *be, const char *id, const struct eng_exec *x,
 	rc = eng_call(be, &req, &resp, call);
 	r->wall_ms = now_ms(be) - t0;
 	if (rc == CI_OK && (resp.status == 404 || resp.status == 409)) {
-		rc = ci_fail(call, CI_E_NOTFOUND, "sandbox %.12s is gone (exec start: HTTP %d)",
-			     id, resp.status);
+		rc = ci_fail(call, CI_E_NOTFOUND, "sandbox %.12s is gone (exec start: HTTP %d)", id,
+			     resp.status);
 		goto out;
 	}
 	if (rc == CI_OK && resp.status != 200) {
@@ -331,7 +331,7 @@ int eng_exec_run(struct ci_be *be, const char *id, const struct eng_exec *x,
 			rc = exec_inspect(be, eid, &running, &r->status, call);
 			if (rc != CI_OK || !running)
 				break;
-			nanosleep(&(struct timespec){ 0, 5 * 1000000 }, NULL);
+			nanosleep(&(struct timespec){0, 5 * 1000000}, NULL);
 		}
 		if (rc != CI_OK)
 			goto out;
@@ -353,7 +353,7 @@ int eng_exec_run(struct ci_be *be, const char *id, const struct eng_exec *x,
 					break;
 				stopped = !running;
 				if (running)
-					nanosleep(&(struct timespec){ 0, 50 * 1000000 }, NULL);
+					nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
 			}
 		} else {
 			/* The kill exec failed: is the program perhaps done anyway? */
@@ -405,8 +405,8 @@ static ssize_t mem_read(void *ctx, void *buf, size_t cap)
 static int stdin_file(struct ci_be *be, const char *id, const struct eng_exec *x, char *path,
 		      size_t cap, ci_call *call)
 {
-	struct mem_src m = { x->stdin_buf, x->stdin_len };
-	ci_source src = { mem_read, &m, (int64_t)x->stdin_len, -1 };
+	struct mem_src m = {x->stdin_buf, x->stdin_len};
+	ci_source src = {mem_read, &m, (int64_t)x->stdin_len, -1};
 	unsigned char rnd[8];
 	int i, n;
 

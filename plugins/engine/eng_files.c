@@ -37,14 +37,13 @@ static const char list_script[] =
 	"cd -P -- \"$d\" && exec find . -mindepth 1 -printf '%y %s %T@ %m %P\\0'\n";
 
 /* Every existing parent of $1 below /mnt/data must be a real directory. */
-static const char parents_script[] =
-	"d=${1%/*}\n"
-	"while [ \"$d\" != /mnt/data ]; do\n"
-	"  [ -L \"$d\" ] && exit 4\n"
-	"  [ -e \"$d\" ] && ! [ -d \"$d\" ] && exit 5\n"
-	"  d=${d%/*}\n"
-	"done\n"
-	"exit 0\n";
+static const char parents_script[] = "d=${1%/*}\n"
+				     "while [ \"$d\" != /mnt/data ]; do\n"
+				     "  [ -L \"$d\" ] && exit 4\n"
+				     "  [ -e \"$d\" ] && ! [ -d \"$d\" ] && exit 5\n"
+				     "  d=${d%/*}\n"
+				     "done\n"
+				     "exit 0\n";
 
 /* A path with a directory between /mnt/data and its last component. */
 static bool nested(const char *norm)
@@ -76,10 +75,10 @@ static int null_write(void *ctx, int stream, const void *buf, size_t len)
 static int check_parents(struct ci_be *be, const char *id, const char *norm, const char *path,
 			 ci_call *call)
 {
-	const char *argv[] = { "/bin/sh", "-c", parents_script, "ci-parents", norm, NULL };
-	struct null_sink ns = { .err = { .max = 512 } };
-	ci_sink sink = { null_write, &ns };
-	struct eng_exec x = { .argv = argv, .user = be->conf.user, .out = &sink };
+	const char *argv[] = {"/bin/sh", "-c", parents_script, "ci-parents", norm, NULL};
+	struct null_sink ns = {.err = {.max = 512}};
+	ci_sink sink = {null_write, &ns};
+	struct eng_exec x = {.argv = argv, .user = be->conf.user, .out = &sink};
 	struct eng_exec_res r;
 	int rc;
 
@@ -103,13 +102,13 @@ static void user_ids(const char *user, unsigned *uid, unsigned *gid)
 	sscanf(user, "%u:%u", uid, gid);
 }
 
-int eng_put(struct ci_be *be, const char *id, const char *path, const ci_source *src,
-	    uint32_t mode, ci_call *call)
+int eng_put(struct ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
+	    ci_call *call)
 {
-	struct eng_req req = { .method = "PUT" };
-	struct eng_resp resp = { 0 };
+	struct eng_req req = {.method = "PUT"};
+	struct eng_resp resp = {0};
 	struct eng_tar_src *ts = NULL;
-	struct eng_buf url = { 0 };
+	struct eng_buf url = {0};
 	char norm[PATH_CAP];
 	ci_source tsrc;
 	unsigned uid, gid;
@@ -195,7 +194,7 @@ static int pump_write(void *ctx, int stream, const void *buf, size_t len)
 static void *pump_main(void *arg)
 {
 	struct pump *p = arg;
-	ci_sink sink = { pump_write, p };
+	ci_sink sink = {pump_write, p};
 
 	p->req.sink = &sink;
 	p->rc = eng_call(p->be, &p->req, &p->resp, &p->call);
@@ -203,12 +202,11 @@ static void *pump_main(void *arg)
 	return NULL;
 }
 
-static const char get_script[] =
-	"p=$1\n"
-	"[ -e \"$p\" ] || [ -L \"$p\" ] || exit 3\n"
-	"[ \"$(realpath -e -- \"$p\")\" = \"$p\" ] || exit 4\n"
-	"[ -f \"$p\" ] || exit 5\n"
-	"exec cat -- \"$p\"\n";
+static const char get_script[] = "p=$1\n"
+				 "[ -e \"$p\" ] || [ -L \"$p\" ] || exit 3\n"
+				 "[ \"$(realpath -e -- \"$p\")\" = \"$p\" ] || exit 4\n"
+				 "[ -f \"$p\" ] || exit 5\n"
+				 "exec cat -- \"$p\"\n";
 
 struct get_sink {
 	const ci_sink *out;
@@ -241,10 +239,10 @@ static int get_write(void *ctx, int stream, const void *buf, size_t len)
 static int get_by_exec(struct ci_be *be, const char *id, const char *norm, const char *path,
 		       const ci_sink *out, ci_call *call)
 {
-	const char *argv[] = { "/bin/sh", "-c", get_script, "ci-get", norm, NULL };
-	struct get_sink gs = { .out = out, .err = { .max = 512 } };
-	ci_sink sink = { get_write, &gs };
-	struct eng_exec x = { .argv = argv, .user = be->conf.user, .out = &sink };
+	const char *argv[] = {"/bin/sh", "-c", get_script, "ci-get", norm, NULL};
+	struct get_sink gs = {.out = out, .err = {.max = 512}};
+	ci_sink sink = {get_write, &gs};
+	struct eng_exec x = {.argv = argv, .user = be->conf.user, .out = &sink};
 	struct eng_exec_res r;
 	int rc;
 
@@ -256,8 +254,10 @@ static int get_by_exec(struct ci_be *be, const char *id, const char *norm, const
 	else if (r.status == 3)
 		rc = ci_fail(call, CI_E_NOTFOUND, "get %s: no such file", path);
 	else if (r.status == 4)
-		rc = ci_fail(call, CI_E_INVAL, "get %s: is or is reached through a symlink "
-			     "(not followed)", path);
+		rc = ci_fail(call, CI_E_INVAL,
+			     "get %s: is or is reached through a symlink "
+			     "(not followed)",
+			     path);
 	else if (r.status == 5)
 		rc = ci_fail(call, CI_E_INVAL, "get %s: not a regular file", path);
 	else if (r.status != 0 && !gs.stopped)
@@ -268,11 +268,10 @@ out:
 	return rc;
 }
 
-int eng_get(struct ci_be *be, const char *id, const char *path, const ci_sink *out,
-	    ci_call *call)
+int eng_get(struct ci_be *be, const char *id, const char *path, const ci_sink *out, ci_call *call)
 {
-	struct pump p = { .be = be };
-	struct eng_buf url = { 0 };
+	struct pump p = {.be = be};
+	struct eng_buf url = {0};
 	char norm[PATH_CAP], junk[4096];
 	const char *name;
 	pthread_t th;
@@ -296,7 +295,7 @@ int eng_get(struct ci_be *be, const char *id, const char *path, const ci_sink *o
 		eng_buf_release(&url);
 		return ci_fail(call, CI_E_INTERNAL, "socketpair: %s", strerror(errno));
 	}
-	p.req = (struct eng_req){ .method = "GET", .path = eng_buf_str(&url) };
+	p.req = (struct eng_req){.method = "GET", .path = eng_buf_str(&url)};
 	p.call = *call;
 	p.fd = sv[1];
 	p.resp.body.max = 0;
@@ -337,7 +336,7 @@ int eng_listp_record(struct eng_listp *p, const char *rec, size_t len)
 {
 	char type, *end;
 	const char *s = rec, *lim = rec + len;
-	ci_entry e = { 0 };
+	ci_entry e = {0};
 	long long sec, size;
 	unsigned long mode;
 	int64_t frac = 0;
@@ -375,8 +374,10 @@ int eng_listp_record(struct eng_listp *p, const char *rec, size_t len)
 	if (s >= lim)
 		return -1;
 	e.path = s;
-	e.type = type == 'f' ? CI_ENTRY_FILE : type == 'd' ? CI_ENTRY_DIR
-				       : type == 'l' ? CI_ENTRY_SYMLINK : CI_ENTRY_OTHER;
+	e.type = type == 'f'   ? CI_ENTRY_FILE
+		 : type == 'd' ? CI_ENTRY_DIR
+		 : type == 'l' ? CI_ENTRY_SYMLINK
+			       : CI_ENTRY_OTHER;
 	e.size = e.type == CI_ENTRY_FILE ? size : 0;
 	e.mtime_ns = (int64_t)sec * 1000000000 + frac;
 	e.mode = (uint32_t)(mode & 07777);
@@ -428,10 +429,10 @@ int eng_list(struct ci_be *be, const char *id, const char *dir, ci_entry_cb cb, 
 	     ci_call *call)
 {
 	char norm[PATH_CAP];
-	const char *argv[] = { "/bin/sh", "-c", list_script, "ci-list", norm, NULL };
-	struct list_sink ls = { .lp = { .cb = cb, .ctx = ctx }, .err = { .max = 512 } };
-	ci_sink sink = { list_write, &ls };
-	struct eng_exec x = { .argv = argv, .user = be->conf.user, .out = &sink };
+	const char *argv[] = {"/bin/sh", "-c", list_script, "ci-list", norm, NULL};
+	struct list_sink ls = {.lp = {.cb = cb, .ctx = ctx}, .err = {.max = 512}};
+	ci_sink sink = {list_write, &ls};
+	struct eng_exec x = {.argv = argv, .user = be->conf.user, .out = &sink};
 	struct eng_exec_res r;
 	int rc;
 
@@ -454,8 +455,8 @@ int eng_list(struct ci_be *be, const char *id, const char *dir, ci_entry_cb cb, 
 		rc = ci_fail(call, CI_E_INVAL, "list %s: not a directory", dir);
 	} else if (r.status == 1) {
 		/* find could not read some directory the code made unreadable. */
-		be->host->log(be->host->hctx, CI_LOG_WARN, "%s: list %s: %s", be->prof->name,
-			      dir, eng_buf_str(&ls.err));
+		be->host->log(be->host->hctx, CI_LOG_WARN, "%s: list %s: %s", be->prof->name, dir,
+			      eng_buf_str(&ls.err));
 	} else if (r.status != 0) {
 		rc = ci_fail(call, CI_E_BACKEND, "list %s: exit %d: %s", dir, r.status,
 			     eng_buf_str(&ls.err));

@@ -24,10 +24,10 @@ static int resp_write(void *ctx, int stream, const void *buf, size_t len)
 int eng_call(struct ci_be *be, const struct eng_req *req, struct eng_resp *resp, ci_call *call)
 {
 	const ci_host *h = be->host;
-	struct eng_buf url = { 0 };
+	struct eng_buf url = {0};
 	const char *headers[4];
-	ci_http_req hr = { 0 };
-	ci_sink sink = { resp_write, &resp->body };
+	ci_http_req hr = {0};
+	ci_sink sink = {resp_write, &resp->body};
 	ci_call sub = *call;
 	int n = 0, rc;
 
@@ -145,7 +145,8 @@ static bool is_podman(json_t *v)
 	json_t *comps = json_object_get(v, "Components"), *c;
 	size_t i;
 
-	json_array_foreach(comps, i, c) {
+	json_array_foreach(comps, i, c)
+	{
 		const char *name = json_string_value(json_object_get(c, "Name"));
 
 		if (name && strstr(name, "Podman"))
@@ -203,8 +204,8 @@ int eng_version_pick(const char *json, size_t len, const char *pin, char api[16]
 
 int eng_ready(struct ci_be *be, ci_call *call)
 {
-	struct eng_req req = { .method = "GET", .path = "/version", .raw = true };
-	struct eng_resp resp = { 0 };
+	struct eng_req req = {.method = "GET", .path = "/version", .raw = true};
+	struct eng_resp resp = {0};
 	char api[16], err[CI_ERR_MAX];
 	enum eng_kind kind;
 	int rc;
@@ -235,9 +236,8 @@ int eng_ready(struct ci_be *be, ci_call *call)
 	if (!be->api[0]) {
 		memcpy(be->api, api, sizeof(api));
 		be->kind = kind;
-		be->host->log(be->host->hctx, CI_LOG_INFO, "%s engine: %s API %s",
-			      be->prof->name, kind == ENG_KIND_PODMAN ? "podman" : "docker",
-			      api + 2);
+		be->host->log(be->host->hctx, CI_LOG_INFO, "%s engine: %s API %s", be->prof->name,
+			      kind == ENG_KIND_PODMAN ? "podman" : "docker", api + 2);
 	}
 	pthread_mutex_unlock(&be->lock);
 out:

@@ -22,14 +22,14 @@
 #include "ci/backend_util.h"
 #include "engine.h"
 
-#define POOL_CREATE_MS  60000
-#define POOL_DELETE_MS  10000
+#define POOL_CREATE_MS	60000
+#define POOL_DELETE_MS	10000
 #define POOL_BACKOFF_MS 30000
 
 /* Runtimes whose pool.<runtime> key is looked up. */
 static const char *const pool_runtimes[] = {
-	"python", "node", "javascript", "typescript", "bash", "gcc", "c", "cpp", "java",
-	"php", "rust", "go", "d", "fortran", "r", NULL,
+	"python", "node", "javascript", "typescript", "bash", "gcc",	 "c", "cpp",
+	"java",	  "php",  "rust",	"go",	      "d",    "fortran", "r", NULL,
 };
 
 struct pool_slot {
@@ -75,7 +75,7 @@ static int64_t now_ms(struct ci_be *be)
 
 static ci_call mk_call(struct ci_be *be, int64_t ms)
 {
-	ci_call c = { .struct_size = sizeof(ci_call), .request_id = "pool" };
+	ci_call c = {.struct_size = sizeof(ci_call), .request_id = "pool"};
 
 	c.deadline_ms = now_ms(be) + ms;
 	return c;
@@ -162,7 +162,8 @@ static void *pool_main(void *arg)
 			int64_t wait = 500LL << (rt->failures < 6 ? rt->failures : 6);
 
 			rt->failures++;
-			rt->next_try_ms = now_ms(be) + (wait < POOL_BACKOFF_MS ? wait : POOL_BACKOFF_MS);
+			rt->next_try_ms =
+				now_ms(be) + (wait < POOL_BACKOFF_MS ? wait : POOL_BACKOFF_MS);
 			be->host->log(be->host->hctx, CI_LOG_WARN, "%s pool: %s: %s",
 				      be->prof->name, rt->runtime, c.err);
 		}
@@ -174,7 +175,7 @@ static void *pool_main(void *arg)
 int eng_pool_start(struct ci_be *be)
 {
 	struct eng_pool *p;
-	ci_call c = { .struct_size = sizeof(ci_call), .request_id = "init" };
+	ci_call c = {.struct_size = sizeof(ci_call), .request_id = "init"};
 	char key[96];
 	int64_t n;
 	int i, total = 0;
@@ -267,7 +268,7 @@ void eng_pool_owner(struct ci_be *be, const char *owner)
 /* "ci-sandbox-python", "ci-sandbox-python:latest", "localhost/..." are one image. */
 static bool same_image(const char *a, const char *b)
 {
-	static const char *const prefixes[] = { "localhost/", "docker.io/library/", NULL };
+	static const char *const prefixes[] = {"localhost/", "docker.io/library/", NULL};
 	size_t la, lb;
 
 	for (int i = 0; prefixes[i]; i++) {

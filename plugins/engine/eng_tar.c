@@ -31,8 +31,8 @@ struct eng_tar_src {
 	struct eng_buf out; /* produced by libarchive, not yet handed out */
 	size_t off;
 	const ci_source *data;
-	int64_t left;     /* data bytes still to come from the caller's source */
-	int64_t total;    /* exact tar size promised to the HTTP layer */
+	int64_t left;	  /* data bytes still to come from the caller's source */
+	int64_t total;	  /* exact tar size promised to the HTTP layer */
 	int64_t produced; /* tar bytes handed out */
 	bool finished;
 	char err[CI_ERR_MAX];
@@ -83,8 +83,7 @@ static int tar_step(struct eng_tar_src *ts)
 			return tar_fail(ts, "reading the source failed");
 		if (n == 0) {
 			snprintf(ts->err, sizeof(ts->err),
-				 "source ended %lld bytes short of its size",
-				 (long long)ts->left);
+				 "source ended %lld bytes short of its size", (long long)ts->left);
 			return -1;
 		}
 		ts->left -= n;
@@ -221,8 +220,7 @@ int eng_tar_src_status(struct eng_tar_src *ts, ci_call *call)
 	return CI_OK;
 }
 
-int eng_tar_extract_one(int fd, const char *name, const ci_sink *out, bool *stopped,
-			ci_call *call)
+int eng_tar_extract_one(int fd, const char *name, const ci_sink *out, bool *stopped, ci_call *call)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;

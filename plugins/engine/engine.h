@@ -24,28 +24,28 @@
 
 #include "ci/backend.h"
 
-#define ENG_API_MIN      "1.35" /* exec WorkingDir, Mounts, Init */
-#define ENG_API_MAX      "1.47"
-#define ENG_DATA_DIR     "/mnt/data"
+#define ENG_API_MIN	 "1.35" /* exec WorkingDir, Mounts, Init */
+#define ENG_API_MAX	 "1.47"
+#define ENG_DATA_DIR	 "/mnt/data"
 #define ENG_LABEL_PREFIX "ci."
-#define ENG_URL_MAX      2048
+#define ENG_URL_MAX	 2048
 
 enum eng_kind { ENG_KIND_UNKNOWN = 0, ENG_KIND_DOCKER, ENG_KIND_PODMAN };
 
 /* Compile-time identity of the plugin that embeds this client. */
 struct eng_profile {
-	const char *name;           /* "docker" / "podman": labels, logs */
-	const char *default_socket; /* for root */
+	const char *name;	     /* "docker" / "podman": labels, logs */
+	const char *default_socket;  /* for root */
 	const char *rootless_socket; /* relative to $XDG_RUNTIME_DIR, or NULL */
 };
 
 /* backends.<name>.* values, defaults applied (see docs/backends/docker.md). */
 struct eng_conf {
-	char *socket;   /* unix socket path, NULL when url is TCP */
-	char *url;      /* base URL: "http://localhost" for the socket */
-	char *ca_file;  /* TLS CA bundle for an https url */
-	char *api_pin;  /* api_version: use this instead of negotiating */
-	char *user;     /* uid:gid the code runs as */
+	char *socket;	      /* unix socket path, NULL when url is TCP */
+	char *url;	      /* base URL: "http://localhost" for the socket */
+	char *ca_file;	      /* TLS CA bundle for an https url */
+	char *api_pin;	      /* api_version: use this instead of negotiating */
+	char *user;	      /* uid:gid the code runs as */
 	char *keepalive_user; /* uid:gid of the container's PID 1 child */
 	char *image_fmt;      /* printf format with one %s = runtime */
 	int64_t mem_bytes, cpu_millis, pids, disk_bytes, tmp_bytes;
@@ -53,7 +53,7 @@ struct eng_conf {
 	int64_t exec_grace_ms; /* stream may outlive the program by this */
 	int64_t pool_max_age_s;
 	int64_t pool_refill_delay_ms;
-	bool init;     /* HostConfig.Init */
+	bool init;	    /* HostConfig.Init */
 	const char *layout; /* "auto" | "volume" | "tmpfs" */
 };
 
@@ -66,9 +66,9 @@ struct ci_be {
 	struct eng_conf conf;
 
 	pthread_mutex_t lock; /* guards api, kind, owner */
-	char api[16];         /* "/v1.41" once negotiated, "" before */
+	char api[16];	      /* "/v1.41" once negotiated, "" before */
 	enum eng_kind kind;
-	char *owner;          /* owner label learnt from create()/sweep() */
+	char *owner; /* owner label learnt from create()/sweep() */
 
 	struct eng_pool *pool;
 	struct eng_envtab *envs;
@@ -143,13 +143,13 @@ int eng_api_cmp(const char *a, const char *b);
 
 /* ---- multiplexed exec stream (eng_demux.c) ---- */
 struct eng_demux {
-	const ci_sink *out;      /* receives CI_STREAM_STDOUT / STDERR */
+	const ci_sink *out; /* receives CI_STREAM_STDOUT / STDERR */
 	unsigned char hdr[8];
 	unsigned hdr_len;
-	uint32_t left;           /* payload bytes left in the current frame */
+	uint32_t left; /* payload bytes left in the current frame */
 	int stream;
 	bool stop_out, stop_err; /* sink said "no more" for that stream */
-	bool bad;                /* framing error: stream id not 0..2 */
+	bool bad;		 /* framing error: stream id not 0..2 */
 	uint64_t bytes[3];
 };
 
@@ -180,8 +180,7 @@ int eng_tar_src_status(struct eng_tar_src *ts, ci_call *call);
  * else with CI_E_INVAL. Returns CI_OK, CI_E_INVAL, CI_E_BACKEND (bad tar) or
  * the sink's "stop" as CI_OK with *stopped set.
  */
-int eng_tar_extract_one(int fd, const char *name, const ci_sink *out, bool *stopped,
-			ci_call *call);
+int eng_tar_extract_one(int fd, const char *name, const ci_sink *out, bool *stopped, ci_call *call);
 
 /* ---- containers (eng_create.c) ---- */
 struct eng_limits {
@@ -192,8 +191,8 @@ struct eng_limits {
 void eng_limits_from_spec(const struct eng_conf *c, const ci_create_spec *spec,
 			  struct eng_limits *l);
 /* Image for spec: spec->image, else image.<runtime>, else image_fmt. */
-int eng_image_for(struct ci_be *be, const char *runtime, const char *image, char *out,
-		  size_t cap, ci_call *call);
+int eng_image_for(struct ci_be *be, const char *runtime, const char *image, char *out, size_t cap,
+		  ci_call *call);
 
 /*
  * The JSON body of POST /containers/create (malloc'ed string). Pure, for
@@ -205,17 +204,16 @@ char *eng_create_body(const struct eng_conf *c, enum eng_kind kind, const char *
 		      int64_t now_unix, bool pooled);
 
 /* Create and start a container; deletes it again when start fails. */
-int eng_container_new(struct ci_be *be, const char *image, const char *runtime,
-		      const char *owner, const char *session, const char *const *env,
-		      const struct eng_limits *l, bool pooled, char id[CI_ID_MAX], ci_call *call);
+int eng_container_new(struct ci_be *be, const char *image, const char *runtime, const char *owner,
+		      const char *session, const char *const *env, const struct eng_limits *l,
+		      bool pooled, char id[CI_ID_MAX], ci_call *call);
 /* DELETE ?force=1&v=1. 404 -> CI_E_NOTFOUND. */
 int eng_container_delete(struct ci_be *be, const char *id, ci_call *call);
 int eng_container_kill(struct ci_be *be, const char *id, ci_call *call);
 /* POST /containers/{id}/update with the limits (pooled containers). */
 int eng_container_update(struct ci_be *be, const char *id, const struct eng_limits *l,
 			 ci_call *call);
-int eng_sweep(struct ci_be *be, const char *owner, int64_t older_than, unsigned *n,
-	      ci_call *call);
+int eng_sweep(struct ci_be *be, const char *owner, int64_t older_than, unsigned *n, ci_call *call);
 /* Validate a sandbox id (hex container id) before putting it in a URL. */
 int eng_id_check(const char *id, ci_call *call);
 
@@ -228,18 +226,18 @@ struct eng_exec {
 	const void *stdin_buf;
 	size_t stdin_len;
 	int64_t timeout_ms; /* 0 = none (bounded by the call) */
-	bool wrap;          /* run under the timeout/cleanup wrapper */
+	bool wrap;	    /* run under the timeout/cleanup wrapper */
 	const ci_sink *out;
 };
 
 struct eng_exec_res {
-	int status;     /* raw exit status of the exec'd process */
+	int status;	/* raw exit status of the exec'd process */
 	bool timed_out; /* program killed at its deadline */
 	int64_t wall_ms;
 };
 
-int eng_exec_run(struct ci_be *be, const char *id, const struct eng_exec *x,
-		 struct eng_exec_res *r, ci_call *call);
+int eng_exec_run(struct ci_be *be, const char *id, const struct eng_exec *x, struct eng_exec_res *r,
+		 ci_call *call);
 
 /*
  * The Cmd array of a wrapped exec (NULL-terminated, malloc'ed array of
@@ -254,10 +252,9 @@ void eng_cmd_free(char **cmd);
 void eng_status_to_result(int status, bool timed_out, ci_exec_result *res);
 
 /* ---- files (eng_files.c) ---- */
-int eng_put(struct ci_be *be, const char *id, const char *path, const ci_source *src,
-	    uint32_t mode, ci_call *call);
-int eng_get(struct ci_be *be, const char *id, const char *path, const ci_sink *out,
+int eng_put(struct ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
 	    ci_call *call);
+int eng_get(struct ci_be *be, const char *id, const char *path, const ci_sink *out, ci_call *call);
 int eng_list(struct ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx,
 	     ci_call *call);
 
@@ -293,16 +290,14 @@ bool eng_pool_holds(struct ci_be *be, const char *id);
 void eng_pool_owner(struct ci_be *be, const char *owner);
 
 /* ---- the ABI operations (eng_backend.c) ---- */
-int eng_be_init(const struct eng_profile *prof, const ci_host *host, ci_be **out,
-		ci_call *call);
+int eng_be_init(const struct eng_profile *prof, const ci_host *host, ci_be **out, ci_call *call);
 void eng_be_fini(ci_be *be);
 int eng_be_create(ci_be *be, const ci_create_spec *spec, char id[CI_ID_MAX], ci_call *call);
 int eng_be_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_result *res,
 		ci_call *call);
-int eng_be_put(ci_be *be, const char *id, const char *path, const ci_source *src,
-	       uint32_t mode, ci_call *call);
-int eng_be_get(ci_be *be, const char *id, const char *path, const ci_sink *out,
+int eng_be_put(ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
 	       ci_call *call);
+int eng_be_get(ci_be *be, const char *id, const char *path, const ci_sink *out, ci_call *call);
 int eng_be_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx,
 		ci_call *call);
 int eng_be_destroy(ci_be *be, const char *id, ci_call *call);

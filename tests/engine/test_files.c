@@ -250,13 +250,33 @@ static void test_get(void **state)
 
 	/* The tar arrives in 7-byte pieces and is parsed as it comes. */
 	f->th.chunk = 7;
-	st = th_expect(&f->th, "GET", "/containers/" CID "/archive?path=/mnt/data/d/out%20put.bin",
+	st = th_expect(&f->th, "GET", "/containers/" CID "/archive?path=/mnt/data/out%20put.bin",
 		       200, tar);
 	st->body_len = used;
 	c = th_call(&f->th, 10000);
-	assert_int_equal(eng_be_get(f->be, CID, "/mnt/data/d/out put.bin", &sink, &c), CI_OK);
+	assert_int_equal(eng_be_get(f->be, CID, "/mnt/data/out put.bin", &sink, &c), CI_OK);
 	assert_int_equal(col.len, sizeof(data));
 	assert_memory_equal(col.buf, data, sizeof(data));
+	th_release(&f->th);
+
+	/* A nested path is read by an exec that refuses symlinks on the way. */
+	col.len = 0;
+	st = th_expect(&f->th, "POST", "/containers/" CID "/exec", 201, "{\"Id\":\"" EID "\"}");
+	frame(th_expect(&f->th, "POST", "/exec/" EID "/start", 200, NULL), "nested", 6);
+	th_expect(&f->th, "GET", "/exec/" EID "/json", 200, "{\"Running\":false,\"ExitCode\":0}");
+	c = th_call(&f->th, 10000);
+	assert_int_equal(eng_be_get(f->be, CID, "/mnt/data/d/x", &sink, &c), CI_OK);
+	assert_int_equal(col.len, 6);
+	assert_memory_equal(col.buf, "nested", 6);
+	assert_non_null(strstr(st->req_body, "realpath -e"));
+	free((void *)f->th.steps[1].body);
+	th_release(&f->th);
+	th_expect(&f->th, "POST", "/containers/" CID "/exec", 201, "{\"Id\":\"" EID "\"}");
+	th_expect(&f->th, "POST", "/exec/" EID "/start", 200, "");
+	th_expect(&f->th, "GET", "/exec/" EID "/json", 200, "{\"Running\":false,\"ExitCode\":4}");
+	c = th_call(&f->th, 10000);
+	assert_int_equal(eng_be_get(f->be, CID, "/mnt/data/link/passwd", &sink, &c), CI_E_INVAL);
+	assert_non_null(strstr(c.err, "symlink"));
 	th_release(&f->th);
 
 	col.len = 0;
@@ -298,8 +318,14 @@ static void test_put(void **state)
 	char got[16];
 	ci_call c = th_call(&f->th, 10000);
 
+	/* The parents of a nested path are checked first. */
+	st = th_expect(&f->th, "POST", "/containers/" CID "/exec", 201, "{\"Id\":\"" EID "\"}");
+	th_expect(&f->th, "POST", "/exec/" EID "/start", 200, "");
+	th_expect(&f->th, "GET", "/exec/" EID "/json", 200, "{\"Running\":false,\"ExitCode\":0}");
+	assert_non_null(st);
 	st = th_expect(&f->th, "PUT", "/containers/" CID "/archive?path=/mnt/data", 200, "");
 	assert_int_equal(eng_be_put(f->be, CID, "/mnt/data/sub/f.txt", &src, 0600, &c), CI_OK);
+	assert_non_null(strstr(f->th.steps[0].req_body, "[ -L"));
 	a = archive_read_new();
 	archive_read_support_format_tar(a);
 	assert_int_equal(archive_read_open_memory(a, st->req_body, st->req_len), ARCHIVE_OK);
@@ -314,7 +340,16 @@ static void test_put(void **state)
 	archive_read_free(a);
 	th_release(&f->th);
 
+	/* ... and a symlinked parent is refused before anything is written. */
 	m = (struct mem_src){ "hello world", 11 };
+	th_expect(&f->th, "POST", "/containers/" CID "/exec", 201, "{\"Id\":\"" EID "\"}");
+	th_expect(&f->th, "POST", "/exec/" EID "/start", 200, "");
+	th_expect(&f->th, "GET", "/exec/" EID "/json", 200, "{\"Running\":false,\"ExitCode\":4}");
+	c = th_call(&f->th, 10000);
+	assert_int_equal(eng_be_put(f->be, CID, "/mnt/data/link/f", &src, 0644, &c), CI_E_INVAL);
+	assert_int_equal(f->th.next, 3);
+	th_release(&f->th);
+
 	th_expect(&f->th, "PUT", "/archive?path=/mnt/data", 500,
 		  "{\"message\":\"write /mnt/data/f: no space left on device\"}");
 	c = th_call(&f->th, 10000);

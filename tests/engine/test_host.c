@@ -187,10 +187,10 @@ static size_t live_read(char *p, size_t sz, size_t nm, void *ud)
 	return n < 0 ? CURL_READFUNC_ABORT : (size_t)n;
 }
 
-static int live_http(struct th_host *th, const ci_http_req *req, int *status,
-		     const ci_sink *body, ci_call *call)
+static int live_http(struct th_host *th, const ci_http_req *req, int *status, const ci_sink *body,
+		     ci_call *call)
 {
-	struct live_io io = { body, req->body_src, false };
+	struct live_io io = {body, req->body_src, false};
 	static __thread CURL *cached; /* reuse like the core's handle pool */
 	struct curl_slist *hl = NULL;
 	CURL *c = cached ? cached : curl_easy_init();
@@ -305,7 +305,7 @@ struct th_step *th_expect(struct th_host *th, const char *method, const char *ur
 
 ci_call th_call(struct th_host *th, int64_t ms)
 {
-	ci_call c = { .struct_size = sizeof(ci_call), .request_id = "test" };
+	ci_call c = {.struct_size = sizeof(ci_call), .request_id = "test"};
 
 	c.deadline_ms = th_now_ms(th) + ms;
 	return c;

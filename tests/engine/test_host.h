@@ -19,12 +19,12 @@
 struct th_step {
 	const char *method;   /* expected method */
 	const char *url_part; /* expected substring of the URL */
-	int rc;               /* host rc to return (CI_OK, CI_E_UNAVAIL, CI_E_TIMEOUT) */
+	int rc;		      /* host rc to return (CI_OK, CI_E_UNAVAIL, CI_E_TIMEOUT) */
 	int status;
 	const void *body;
-	size_t body_len;      /* 0: strlen(body) */
+	size_t body_len; /* 0: strlen(body) */
 	/* recorded */
-	char *req_body;       /* request body as sent (body or body_src drained) */
+	char *req_body; /* request body as sent (body or body_src drained) */
 	size_t req_len;
 	char url[1024];
 };
@@ -34,11 +34,11 @@ struct th_host {
 	const char *const *cfg; /* "key=value", NULL-terminated */
 	bool live;
 	bool verbose;
-	size_t chunk;           /* scripted: deliver bodies in pieces of this size */
+	size_t chunk; /* scripted: deliver bodies in pieces of this size */
 	struct th_step steps[TH_MAX_STEPS];
 	int n_steps, next;
-	int unexpected;         /* requests beyond or against the script */
-	int64_t clock_ms;       /* scripted clock; advanced by clock_step per now_ms */
+	int unexpected;	  /* requests beyond or against the script */
+	int64_t clock_ms; /* scripted clock; advanced by clock_step per now_ms */
 	int64_t clock_step;
 	char last_log[512];
 };
