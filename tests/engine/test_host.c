@@ -2,6 +2,7 @@
 #include "test_host.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,19 +188,41 @@ static size_t live_read(char *p, size_t sz, size_t nm, void *ud)
 	return n < 0 ? CURL_READFUNC_ABORT : (size_t)n;
 }
 
+/* One libcurl handle per thread, reused like the core's handle pool. */
+static pthread_key_t handle_key;
+static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
+
+static void handle_free(void *c)
+{
+	curl_easy_cleanup(c);
+}
+
+static void handle_init(void)
+{
+	pthread_key_create(&handle_key, handle_free);
+}
+
+static CURL *handle_get(void)
+{
+	CURL *c;
+
+	pthread_once(&handle_once, handle_init);
+	c = pthread_getspecific(handle_key);
+	pthread_setspecific(handle_key, NULL);
+	return c ? c : curl_easy_init();
+}
+
 static int live_http(struct th_host *th, const ci_http_req *req, int *status, const ci_sink *body,
 		     ci_call *call)
 {
 	struct live_io io = {body, req->body_src, false};
-	static __thread CURL *cached; /* reuse like the core's handle pool */
 	struct curl_slist *hl = NULL;
-	CURL *c = cached ? cached : curl_easy_init();
+	CURL *c = handle_get();
 	int64_t left = call->deadline_ms - th_now_ms(th);
 	long code = 0;
 	CURLcode cr;
 	int rc = CI_OK;
 
-	cached = NULL;
 	curl_easy_reset(c);
 	if (left <= 0) {
 		snprintf(call->err, sizeof(call->err), "deadline passed");
@@ -245,7 +268,7 @@ static int live_http(struct th_host *th, const ci_http_req *req, int *status, co
 	if (rc != CI_OK)
 		snprintf(call->err, sizeof(call->err), "%s", curl_easy_strerror(cr));
 	curl_slist_free_all(hl);
-	cached = c;
+	pthread_setspecific(handle_key, c);
 	return rc;
 }
 
