@@ -326,8 +326,10 @@ int ci_exec_run(struct ci_app *app, const struct ci_exec_req *req, struct ci_exe
 	memset(resp, 0, sizeof(*resp));
 	*http_status = 500;
 	rc = ci_exec_prepare(&x, http_status, err, errlen);
-	if (rc)
+	if (rc) {
+		ci_exec_ctx_release(&x);
 		return rc;
+	}
 	x.timeout_ms = choose_timeout(app->conf, req->timeout_ms);
 	rc = ci_store_session_new(app->store, req->scope, resp->session_id);
 	if (rc) {

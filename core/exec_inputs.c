@@ -51,6 +51,7 @@ int ci_exec_prepare(struct ci_exec_ctx *x, int *status, char *err, size_t errlen
 	if (!x->lang)
 		return CI_E_INVAL;
 	if (req->n_files > max) {
+		*status = 413;
 		snprintf(err, errlen, "too many files: %d given, at most %d per run", req->n_files,
 			 max);
 		return CI_E_LIMIT;
