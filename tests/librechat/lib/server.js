@@ -63,6 +63,9 @@ async function startServer(opts = {}) {
 		CI_FILE_STORAGE_PATH: storage,
 		CI_PLUGIN_DIR: plugins,
 		CI_LOG_LEVEL: 'info',
+		/* Sanitizer builds report through these. */
+		...Object.fromEntries(['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']
+			.filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
 		...(opts.authMode === 'none' ? { CI_AUTH_MODE: 'none' } : { CI_API_KEY: key }),
 		...(opts.env || {}),
 	};
@@ -105,15 +108,20 @@ async function startServer(opts = {}) {
 		storage,
 		backend,
 		log: () => output,
+		/* Stops the server; throws if it had died or exits uncleanly (sanitizers). */
 		async stop() {
-			if (!exited) {
+			const wasRunning = !exited;
+			if (wasRunning) {
 				const done = new Promise((r) => child.once('exit', r));
 				child.kill('SIGTERM');
-				const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+				const t = setTimeout(() => child.kill('SIGKILL'), 10000);
 				await done;
 				clearTimeout(t);
 			}
 			fs.rmSync(storage, { recursive: true, force: true });
+			if (!wasRunning || exited.code !== 0)
+				throw new Error(`ci-server ${wasRunning ? 'exited uncleanly' : 'died'} ` +
+					`(${JSON.stringify(exited)}):\n${output.slice(-4000)}`);
 		},
 	};
 }
