@@ -40,7 +40,7 @@ function getHealth(port) {
 
 /**
  * opts.env: extra environment (e.g. {CI_MAX_FILE_SIZE_BYTES: '1024'});
- * opts.authMode: 'keys' (default) or 'none'.
+ * opts.authMode: 'keys' (default) or 'none'; opts.config: ci.conf text (CI_CONFIG).
  * Resolves to { port, host, key, base, root, storage, log(), stop() }:
  * base is 'http://127.0.0.1:<port>/v1', root the same without /v1.
  */
@@ -53,6 +53,12 @@ async function startServer(opts = {}) {
 			`(configure with -DCI_BACKENDS=${backend}, or set CI_TEST_BACKEND)`);
 	const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'ci-lc-store-'));
 	const key = crypto.randomBytes(16).toString('hex');
+	let config = {};
+	if (opts.config) {
+		const f = `${storage}.conf`;
+		fs.writeFileSync(f, opts.config);
+		config = { CI_CONFIG: f };
+	}
 	const env = {
 		PATH: process.env.PATH,
 		HOME: process.env.HOME || '/root',
@@ -67,6 +73,7 @@ async function startServer(opts = {}) {
 		...Object.fromEntries(['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']
 			.filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
 		...(opts.authMode === 'none' ? { CI_AUTH_MODE: 'none' } : { CI_API_KEY: key }),
+		...config,
 		...(opts.env || {}),
 	};
 	const child = spawn(bin, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -75,8 +82,19 @@ async function startServer(opts = {}) {
 	const onData = (d) => { output += d.toString(); };
 	child.stdout.on('data', onData);
 	child.stderr.on('data', onData);
-	child.on('exit', (code, sig) => { exited = { code, sig }; });
+	/* Never outlive the test process, even when it dies without stop(). */
+	const reap = () => { if (!exited) child.kill('SIGKILL'); };
+	process.once('exit', reap);
+	child.on('exit', (code, sig) => {
+		exited = { code, sig };
+		process.removeListener('exit', reap);
+	});
 
+	const cleanup = () => {
+		fs.rmSync(storage, { recursive: true, force: true });
+		if (config.CI_CONFIG)
+			fs.rmSync(config.CI_CONFIG, { force: true });
+	};
 	const deadline = Date.now() + 15000;
 	let port = 0;
 	while (!port) {
@@ -85,7 +103,7 @@ async function startServer(opts = {}) {
 			port = Number(m[1]);
 		else if (exited || Date.now() > deadline) {
 			child.kill('SIGKILL');
-			fs.rmSync(storage, { recursive: true, force: true });
+			cleanup();
 			throw new Error(`ci-server did not start (exit ${JSON.stringify(exited)}):\n${output}`);
 		} else
 			await new Promise((r) => setTimeout(r, 20));
@@ -93,6 +111,7 @@ async function startServer(opts = {}) {
 	while ((await getHealth(port)) !== 200) {
 		if (exited || Date.now() > deadline) {
 			child.kill('SIGKILL');
+			cleanup();
 			throw new Error(`ci-server /health never answered 200:\n${output}`);
 		}
 		await new Promise((r) => setTimeout(r, 50));
@@ -118,7 +137,7 @@ async function startServer(opts = {}) {
 				await done;
 				clearTimeout(t);
 			}
-			fs.rmSync(storage, { recursive: true, force: true });
+			cleanup();
 			if (!wasRunning || exited.code !== 0)
 				throw new Error(`ci-server ${wasRunning ? 'exited uncleanly' : 'died'} ` +
 					`(${JSON.stringify(exited)}):\n${output.slice(-4000)}`);

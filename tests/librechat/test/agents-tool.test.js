@@ -14,18 +14,19 @@ const { startRecorder } = require('../lib/recorder');
 const lc = require('../lib/librechat');
 const { NANOID, mongoId, token, keyInUrl } = require('../lib/util');
 
-let srv, none, rec, recNone;
+let srv, none, slow, rec, recNone;
 const userId = mongoId();
 
 before(async () => {
-	[srv, none] = await Promise.all([startServer(), startServer({ authMode: 'none' })]);
+	[srv, none, slow] = await Promise.all([startServer(), startServer({ authMode: 'none' }),
+		startServer({ config: 'limits = { default_run_timeout_s = 2; };\n' })]);
 	rec = await startRecorder(srv.root);
 	recNone = await startRecorder(none.root);
 });
 after(async () => {
 	await rec?.close();
 	await recNone?.close();
-	await Promise.all([srv?.stop(), none?.stop()]);
+	await Promise.all([srv?.stop(), none?.stop(), slow?.stop()]);
 });
 
 /* What ToolNode does with a model's tool call: invoke with a ToolCall. */
@@ -190,4 +191,21 @@ test('every response session_id is fresh', async () => {
 	for (let i = 0; i < 3; i++)
 		seen.add((await printsToken(codeTool())).session_id);
 	assert.equal(seen.size, 3);
+});
+
+test('a run over the time limit returns its partial output and a timeout note', async () => {
+	const tok = token();
+	const tool = agents.createCodeExecutionTool({
+		user_id: userId, baseUrl: slow.base, authHeaders: { Authorization: `Bearer ${slow.key}` },
+	});
+	const t0 = Date.now();
+	const { content, artifact } = await invoke(tool, {
+		lang: 'py', code: `import time\nprint("partial ${tok}", flush=True)\ntime.sleep(30)\nprint("never")`,
+	});
+	const ms = Date.now() - t0;
+	assert.ok(ms < 15000, `took ${ms} ms`);
+	assert.ok(content.startsWith(`stdout:\npartial ${tok}\n`), content);
+	assert.ok(!content.includes('never'));
+	assert.match(content, /stderr:\n[^]*time/i);
+	assert.match(artifact.session_id, NANOID);
 });

@@ -316,3 +316,40 @@ test('slowly streamed upload registers one file with the whole content', async (
 		[['success', 'one.txt'], ['success', 'two.txt']]);
 	assert.equal(b.response.data.succeeded, 2);
 });
+
+/* LibreChat's code-server agents keep connections alive: requests must not desync a reused socket. */
+test('keep-alive: uploads, downloads, listings and a 404 on one reused socket', async () => {
+	const http = require('node:http');
+	const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+	const ax = lc.axios.create({ httpAgent: agent, validateStatus: () => true,
+		headers: { 'X-API-Key': srv.key, 'User-Agent': 'LibreChat/1.0' } });
+	try {
+		const reused = [];
+		for (let i = 0; i < 3; i++) {
+			const body = Buffer.from(`ka ${i} ${token()}`);
+			const form = new (require('form-data'))();
+			form.append('kind', 'user');
+			form.append('id', cur.userId);
+			form.append('file', chunkedStream(body), { filename: `ka${i}.txt` });
+			const up = await ax.post(`${srv.base}/upload`, form, { headers: form.getHeaders() });
+			assert.equal(up.status, 200, JSON.stringify(up.data));
+			reused.push(up.request.reusedSocket);
+			const { storage_session_id: sid, files: [{ fileId }] } = up.data;
+			const miss = await ax.get(`${srv.base}/download/${sid}/${'A'.repeat(21)}`);
+			assert.equal(miss.status, 404);
+			reused.push(miss.request.reusedSocket);
+			const dl = await ax.get(`${srv.base}/download/${sid}/${fileId}`,
+				{ responseType: 'arraybuffer' });
+			assert.equal(dl.status, 200);
+			assert.deepEqual(Buffer.from(dl.data), body);
+			reused.push(dl.request.reusedSocket);
+			const ls = await ax.get(`${srv.base}/files/${sid}?detail=summary`);
+			assert.equal(ls.data.length, 1);
+			reused.push(ls.request.reusedSocket);
+		}
+		/* Everything after the first request went over the same connection. */
+		assert.deepEqual(reused.slice(1), Array(reused.length - 1).fill(true));
+	} finally {
+		agent.destroy();
+	}
+});
