@@ -209,3 +209,13 @@ test('a run over the time limit returns its partial output and a timeout note', 
 	assert.match(content, /stderr:\n[^]*time/i);
 	assert.match(artifact.session_id, NANOID);
 });
+
+test('only allowlisted outputs are kept (§4.4), incl. whole basenames', async () => {
+	const { artifact } = await invoke(codeTool(), {
+		lang: 'bash',
+		code: 'echo a > noext; echo b > prog.exe; echo c > ok.txt; echo d > Dockerfile; ' +
+			'echo E=1 > .env; echo f > weird.zzz; mkdir -p d; echo g > d/page.html',
+	});
+	assert.deepEqual(artifact.files.map((f) => f.name).sort(),
+		['.env', 'Dockerfile', 'd/page.html', 'ok.txt']);
+});

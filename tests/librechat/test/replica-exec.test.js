@@ -176,3 +176,30 @@ test('writeSandboxFile then readSandboxFile (session_id hint, no user_id)', asyn
 		{ file_path: "/mnt/data/no such'file.txt", session_id: w.session_id }),
 	/No such file or directory/);
 });
+
+/* LibreChat issue 15443: two uploads with one name in one session. */
+test('two files with the same name in one batch do not break a later exec', async () => {
+	const one = `first ${token()}`;
+	const two = `second ${token()}`;
+	const up = await lc.batchUploadCodeEnvFiles(ctx, {
+		kind: 'user', id: userId,
+		files: [{ stream: Buffer.from(one), filename: 'dup.txt' },
+			{ stream: Buffer.from(two), filename: 'dup.txt' }],
+	});
+	assert.equal(up.files.length, 2);
+	assert.notEqual(up.files[0].fileId, up.files[1].fileId);
+	const files = up.files.map((f) => ({ id: f.fileId, resource_id: userId,
+		storage_session_id: up.storage_session_id, name: 'dup.txt', kind: 'user' }));
+	rec.clear();
+	const { content, artifact } = await invoke(codeTool(files), {
+		lang: 'bash', code: 'cat /mnt/data/dup.txt',
+	});
+	assert.equal(rec.requests.at(-1).status, 200);
+	assert.ok([`stdout:\n${one}`, `stdout:\n${two}`].includes(content), content);
+	assert.match(artifact.session_id, NANOID);
+	for (const [i, want] of [[0, one], [1, two]]) {
+		const dl = await lc.processCodeOutput(ctx,
+			{ id: up.files[i].fileId, name: 'dup.txt', session_id: up.storage_session_id });
+		assert.equal(dl.buffer.toString(), want);
+	}
+});

@@ -11,7 +11,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { startServer } = require('../lib/server');
 const lc = require('../lib/librechat');
-const { NANOID, mongoId, token, chunkedStream, slowStream, keyInUrl } = require('../lib/util');
+const { NANOID, mongoId, token, chunkedStream, slowStream, keyInUrl, sha256 } = require('../lib/util');
 
 let srv, cur, leg;
 
@@ -352,4 +352,23 @@ test('keep-alive: uploads, downloads, listings and a 404 on one reused socket', 
 	} finally {
 		agent.destroy();
 	}
+});
+
+test('an 8 MiB chunked upload streams through intact', async () => {
+	const crypto = require('node:crypto');
+	const { Readable } = require('node:stream');
+	const big = crypto.randomBytes(8 << 20);
+	const pieces = [];
+	for (let o = 0; o < big.length; o += 65536)
+		pieces.push(big.subarray(o, o + 65536));
+	const up = await lc.uploadCodeEnvFile(cur, {
+		stream: Readable.from(pieces), filename: 'big.parquet', id: cur.userId,
+	});
+	assert.equal(up.response.request.chunkedEncoding, true);
+	assert.equal(up.response.data.files.length, 1);
+	const dl = await lc.processCodeOutput(cur, {
+		id: up.file_id, name: 'big.parquet', session_id: up.storage_session_id,
+	});
+	assert.equal(dl.buffer.length, big.length);
+	assert.equal(sha256(dl.buffer), sha256(big));
 });
