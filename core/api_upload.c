@@ -23,7 +23,7 @@ struct up_file {
 	char name[CI_NAME_SIZE];
 	struct ci_store_writer *w; /* NULL once failed */
 	int status;                /* HTTP-style: 0 ok, 400/413/500 failed */
-	char error[96];
+	char error[CI_ERR_MAX + 32];
 };
 
 struct upload {
@@ -285,7 +285,7 @@ static void reply_upload(struct ci_req *req, bool batch)
 {
 	struct upload *u = ci_req_ctx(req);
 	json_t *files;
-	char msg[256];
+	char msg[CI_ERR_MAX + 64];
 	int st, ok = 0, failed = 0;
 
 	ci_req_set_ctx(req, NULL);

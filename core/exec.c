@@ -319,7 +319,7 @@ int ci_exec_run(struct ci_app *app, const struct ci_exec_req *req, struct ci_exe
 		int *http_status, char *err, size_t errlen)
 {
 	struct ci_exec_ctx x = {.app = app, .req = req};
-	const char **hints = NULL;
+	const char **hints = NULL, *sandbox_kind;
 	bool created, lost;
 	int rc, attempt;
 
@@ -341,12 +341,17 @@ int ci_exec_run(struct ci_app *app, const struct ci_exec_req *req, struct ci_exe
 		rc = CI_E_NOMEM;
 		goto out;
 	}
+	/*
+	 * Container backends need an image per runtime; on the host's own
+	 * toolchains one sandbox serves every language of a conversation.
+	 */
+	sandbox_kind = app->host_toolchains ? "host" : x.lang->runtime;
 	hints[0] = req->session_hint;
 	for (int i = 0; i < x.n_inputs; i++)
 		hints[i + 1] = x.inputs[i].info.sid;
 	/* A sandbox that vanished underneath us is replaced once, transparently. */
 	for (attempt = 0; attempt < 2; attempt++) {
-		rc = ci_sandboxes_acquire(app->sandboxes, req->scope, x.lang->runtime, hints,
+		rc = ci_sandboxes_acquire(app->sandboxes, req->scope, sandbox_kind, hints,
 					  x.n_inputs + 1, req->rid, &x.sb, &created, x.err,
 					  sizeof(x.err));
 		if (rc)

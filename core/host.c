@@ -49,7 +49,7 @@ static const char *quote(char *buf, size_t len, const char *s)
 {
 	size_t n = 0;
 
-	if (*s && !strpbrk(s, " \"=\t"))
+	if (*s && !strpbrk(s, " \"=\t\r\n"))
 		return s;
 	buf[n++] = '"';
 	for (; *s && n + 3 < len; s++) {
@@ -81,6 +81,8 @@ static size_t event_len(const char *s)
 	return dot && n < 64 && s[n - 1] != '.' ? n : 0;
 }
 
+static void host_log(void *hctx, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static void host_log(void *hctx, int level, const char *fmt, ...)
 {
 	struct ci_host_ctx *h = hctx;
@@ -433,8 +435,8 @@ int ci_host_http(const ci_http_req *req, int *status, const ci_sink *body, ci_ca
 		*status = 0;
 	if (!req || !req->method || !req->url || !status)
 		return ci_fail(call, CI_E_INVAL, "http: method, url and status are required");
-	if (req->body_src && (req->body_src->size < 0 || (!req->body_src->read &&
-							  req->body_src->fd < 0)))
+	if (req->body_src &&
+	    (req->body_src->size < 0 || (!req->body_src->read && req->body_src->fd < 0)))
 		return ci_fail(call, CI_E_INVAL, "http: body_src needs a size and read() or fd");
 	budget = call->deadline_ms - ci_now_ms();
 	if (budget <= 0)

@@ -27,8 +27,7 @@ struct ci_http {
 	void *app;
 	struct ci_workers *workers;
 	int port;
-	unsigned long next_id;
-	pthread_mutex_t id_lock;
+	unsigned long next_id; /* atomic */
 };
 
 #define CI_MAX_DRAIN_BYTES (64u << 20)
@@ -83,6 +82,15 @@ void ci_req_reply_json(struct ci_req *req, int status, json_t *body)
 	} else {
 		resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	set_response(req, status, resp);
+}
+
+void ci_req_reply_raw_json(struct ci_req *req, int status, const char *json, size_t len)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_MUST_COPY);
+
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	set_response(req, status, resp);
 }
@@ -236,9 +244,7 @@ static void make_request_id(struct ci_req *req)
 		snprintf(req->id, sizeof(req->id), "%s", given);
 		return;
 	}
-	pthread_mutex_lock(&req->http->id_lock);
-	n = ++req->http->next_id;
-	pthread_mutex_unlock(&req->http->id_lock);
+	n = __atomic_add_fetch(&req->http->next_id, 1, __ATOMIC_RELAXED);
 	snprintf(req->id, sizeof(req->id), "r%lx-%lu", (unsigned long)getpid(), n);
 }
 
@@ -455,7 +461,6 @@ struct ci_http *ci_http_start(const struct ci_conf *conf, const struct ci_route 
 	h->routes = routes;
 	h->n_routes = n_routes;
 	h->app = app;
-	pthread_mutex_init(&h->id_lock, NULL);
 	if (inet_pton(AF_INET, conf->host, &sa4.sin_addr) == 1) {
 		sa4.sin_family = AF_INET;
 		sa4.sin_port = htons((uint16_t)conf->port);
@@ -494,7 +499,6 @@ struct ci_http *ci_http_start(const struct ci_conf *conf, const struct ci_route 
 out_workers:
 	ci_workers_free(h->workers);
 out_free:
-	pthread_mutex_destroy(&h->id_lock);
 	free(h);
 	return NULL;
 }
@@ -523,7 +527,6 @@ void ci_http_stop(struct ci_http *h, int grace_ms)
 	/* Workers resume their connections; join them before MHD goes away. */
 	ci_workers_free(h->workers);
 	MHD_stop_daemon(h->mhd);
-	pthread_mutex_destroy(&h->id_lock);
 	free(h);
 }
 

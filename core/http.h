@@ -82,6 +82,8 @@ bool ci_req_has_reply(const struct ci_req *req);
 
 /* Replies: exactly one per request. */
 void ci_req_reply_json(struct ci_req *req, int status, json_t *body); /* steals body */
+/* Already-encoded JSON (copied). */
+void ci_req_reply_raw_json(struct ci_req *req, int status, const char *json, size_t len);
 void ci_req_reply_error(struct ci_req *req, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* 429 {"error":"rate_limited","retry_after_seconds":N} with Retry-After. */

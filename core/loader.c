@@ -77,7 +77,7 @@ static const char *quote(char *buf, size_t len, const char *s)
 
 	if (!s)
 		return "-";
-	if (*s && !strpbrk(s, " \"=\t"))
+	if (*s && !strpbrk(s, " \"=\t\r\n"))
 		return s;
 	buf[n++] = '"';
 	for (; *s && n + 3 < len; s++) {
@@ -95,7 +95,7 @@ static void *fail(const char *name, const char *path, char *err, size_t errlen, 
 static void *fail(const char *name, const char *path, char *err, size_t errlen, const char *fmt,
 		  ...)
 {
-	char q[1100], local[1024];
+	char q[1100], qn[160], qp[PATH_MAX + 8], local[1024];
 	va_list ap;
 
 	if (!err || !errlen) {
@@ -105,8 +105,8 @@ static void *fail(const char *name, const char *path, char *err, size_t errlen, 
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-	ci_log(CI_LL_ERROR, "backend.load_failed", "name=%s path=%s err=%s", name,
-	       path ? path : "-", quote(q, sizeof(q), err));
+	ci_log(CI_LL_ERROR, "backend.load_failed", "name=%s path=%s err=%s",
+	       quote(qn, sizeof(qn), name), quote(qp, sizeof(qp), path), quote(q, sizeof(q), err));
 	return NULL;
 }
 
@@ -208,7 +208,7 @@ static bool desc_ok(const ci_backend *d, const char *name, const char *path, cha
 		size_t off;
 	} ops[] = {
 #define OP(m) {#m, offsetof(ci_backend, m)}
-		OP(init), OP(fini), OP(create), OP(exec), OP(put),
+		OP(init), OP(fini), OP(create),	 OP(exec),  OP(put),
 		OP(get),  OP(list), OP(destroy), OP(sweep),
 #undef OP
 	};
@@ -260,8 +260,8 @@ static void call_begin(ci_call *call, const char *rid, int64_t deadline_ms)
 {
 	call->struct_size = sizeof(*call);
 	call->request_id = rid ? rid : "-";
-	call->deadline_ms = deadline_ms > 0 ? deadline_ms
-					    : ci_now_ms() + CI_PLUGIN_DEFAULT_TIMEOUT_MS;
+	call->deadline_ms =
+		deadline_ms > 0 ? deadline_ms : ci_now_ms() + CI_PLUGIN_DEFAULT_TIMEOUT_MS;
 	call->err[0] = 0;
 }
 
@@ -297,8 +297,8 @@ static void plugin_free(struct ci_plugin *p)
 	free(p);
 }
 
-static struct ci_plugin *load_file(const char *path, const char *name,
-				   const struct ci_conf *conf, char *err, size_t errlen)
+static struct ci_plugin *load_file(const char *path, const char *name, const struct ci_conf *conf,
+				   char *err, size_t errlen)
 {
 	struct ci_plugin *p;
 	const ci_backend *d;
@@ -387,8 +387,9 @@ struct ci_plugin *ci_plugin_load_path(const char *path, const struct ci_conf *co
 
 	base = base ? base + 1 : path;
 	blen = strlen(base);
-	if (strncmp(base, FILE_PREFIX, strlen(FILE_PREFIX)) || blen <= strlen(FILE_PREFIX) +
-	    strlen(FILE_SUFFIX) || strcmp(base + blen - strlen(FILE_SUFFIX), FILE_SUFFIX))
+	if (strncmp(base, FILE_PREFIX, strlen(FILE_PREFIX)) ||
+	    blen <= strlen(FILE_PREFIX) + strlen(FILE_SUFFIX) ||
+	    strcmp(base + blen - strlen(FILE_SUFFIX), FILE_SUFFIX))
 		return fail("-", path, err, errlen,
 			    "%s: a backend plugin file is named " FILE_PREFIX "<name>" FILE_SUFFIX,
 			    path);

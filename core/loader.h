@@ -25,14 +25,14 @@ struct ci_host_ctx;
 
 /* One loaded plugin. Read-only for everyone but the loader. */
 struct ci_plugin {
-	void *dl;                 /* dlopen() handle */
-	ci_backend desc;          /* the plugin's descriptor, zero-extended to our sizeof */
-	char *name;               /* copies of desc.name / desc.version */
+	void *dl;	 /* dlopen() handle */
+	ci_backend desc; /* the plugin's descriptor, zero-extended to our sizeof */
+	char *name;	 /* copies of desc.name / desc.version */
 	char *version;
-	char *path;               /* the file loaded */
-	ci_be *be;                /* what init() returned */
+	char *path;		  /* the file loaded */
+	ci_be *be;		  /* what init() returned */
 	struct ci_host_ctx *host; /* the ci_host table lent to the plugin */
-	bool serial;              /* CI_CAP_SERIAL: every call under lock */
+	bool serial;		  /* CI_CAP_SERIAL: every call under lock */
 	pthread_mutex_t lock;
 };
 

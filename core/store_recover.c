@@ -111,8 +111,8 @@ static int load_one(struct ci_store *st, int sdir, const char *sid, const char *
 	struct ci_store_info info;
 	struct ci_ssession *s;
 	struct stat sb;
-	size_t len;
-	char *buf;
+	size_t len = 0;
+	char *buf = NULL;
 	int rc;
 
 	rc = read_meta(sdir, name, &buf, &len, why);

@@ -132,17 +132,18 @@ static int write_box(struct ci_be *be, int box, const ci_create_spec *spec, ci_c
 	char meta[META_MAX], envbuf[META_MAX * 4];
 	size_t m, e = 0, n;
 
-	m = (size_t)snprintf(meta, sizeof(meta),
-			     "owner=%s\nsession=%s\nruntime=%s\ncreated=%lld\ndisk=%lld\n",
-			     spec->owner ? spec->owner : "", spec->session ? spec->session : "",
-			     spec->runtime ? spec->runtime : "",
-			     (long long)be->host->wall_unix(be->host->hctx),
-			     (long long)spec->disk_bytes);
+	m = (size_t)snprintf(
+		meta, sizeof(meta), "owner=%s\nsession=%s\nruntime=%s\ncreated=%lld\ndisk=%lld\n",
+		spec->owner ? spec->owner : "", spec->session ? spec->session : "",
+		spec->runtime ? spec->runtime : "", (long long)be->host->wall_unix(be->host->hctx),
+		(long long)spec->disk_bytes);
 	for (int i = 0; spec->env && spec->env[i]; i++) {
 		n = strlen(spec->env[i]) + 1;
 		if (!strchr(spec->env[i], '=') || e + n > sizeof(envbuf))
-			return ci_fail(call, CI_E_INVAL, "fake: env entry %d is not K=V or too "
-				       "long", i);
+			return ci_fail(call, CI_E_INVAL,
+				       "fake: env entry %d is not K=V or too "
+				       "long",
+				       i);
 		memcpy(envbuf + e, spec->env[i], n);
 		e += n;
 	}
@@ -186,8 +187,8 @@ static int fake_create(ci_be *be, const ci_create_spec *spec, char id[CI_ID_MAX]
 	if (rc)
 		fake_rm_tree(be->root_fd, id); /* nothing half-made stays */
 out_record:
-	fake_record(be, "create", call, rc, "id=%s runtime=%s owner=%s session=%s",
-		    rc ? "-" : id, spec && spec->runtime ? spec->runtime : "-",
+	fake_record(be, "create", call, rc, "id=%s runtime=%s owner=%s session=%s", rc ? "-" : id,
+		    spec && spec->runtime ? spec->runtime : "-",
 		    spec && spec->owner ? spec->owner : "-",
 		    spec && spec->session ? spec->session : "-");
 	if (rc)
@@ -207,8 +208,8 @@ static int remove_box(struct ci_be *be, const char *id, ci_call *call)
 		return ci_fail(call, CI_E_BACKEND, "fake: rename %s: %s", id, strerror(errno));
 	}
 	if (fake_rm_tree(be->root_fd, trash))
-		be->host->log(be->host->hctx, CI_LOG_WARN, "fake.destroy id=%s leftover=%s/%s",
-			      id, be->root, trash);
+		be->host->log(be->host->hctx, CI_LOG_WARN, "fake.destroy id=%s leftover=%s/%s", id,
+			      be->root, trash);
 	return CI_OK;
 }
 
@@ -269,8 +270,7 @@ static int fake_sweep(ci_be *be, const char *owner, int64_t older_than_unix, uns
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
-		rc = ci_fail(call, CI_E_BACKEND, "fake: opendir %s: %s", be->root,
-			     strerror(errno));
+		rc = ci_fail(call, CI_E_BACKEND, "fake: opendir %s: %s", be->root, strerror(errno));
 		goto out_record;
 	}
 	while ((de = readdir(d))) {

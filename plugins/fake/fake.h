@@ -37,8 +37,8 @@ struct ci_be {
  */
 int fake_fault(struct ci_be *be, const char *op, ci_call *call);
 /* Append "<op> rid=<rid> <detail> rc=<name>" to the CI_FAKE_LOG file, if any. */
-void fake_record(struct ci_be *be, const char *op, const ci_call *call, int rc,
-		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void fake_record(struct ci_be *be, const char *op, const ci_call *call, int rc, const char *fmt,
+		 ...) __attribute__((format(printf, 5, 6)));
 const char *fake_rc_name(int rc);
 
 /* fake_fs.c: sandbox directories and the /mnt/data view */
@@ -62,8 +62,7 @@ int fake_rm_tree(int dfd, const char *name);
 int fake_put(ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
 	     ci_call *call);
 int fake_get(ci_be *be, const char *id, const char *path, const ci_sink *out, ci_call *call);
-int fake_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx,
-	      ci_call *call);
+int fake_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx, ci_call *call);
 
 /* fake_exec.c */
 int fake_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_result *res,

@@ -21,9 +21,10 @@
 
 #include "fake.h"
 
-#define ENV_MAX   256
+#define ENV_MAX	  256
 #define DRAIN_MS  200 /* after the program is gone, wait this long for pipe EOF */
-#define BASE_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+#define BASE_DIRS "/usr/local/bin:/usr/bin:/bin"
+#define BASE_PATH "PATH=" BASE_DIRS
 
 struct run {
 	struct ci_be *be;
@@ -117,22 +118,38 @@ static int load_env_file(struct run *r, const char *id)
 	return rc;
 }
 
-/* /mnt/data[/...] -> <data>[/...]; anything else unchanged. */
-static const char *map_mnt(const char *s, const char **rest)
+/*
+ * A copy of s with every /mnt/data path (in argv, or inside env values such
+ * as PYTHONPATH=/mnt/data/x:/mnt/data) pointing at the real directory.
+ */
+static char *dup_mapped(struct run *r, const char *s)
 {
-	size_t m = strlen(FAKE_MNT);
+	const size_t m = strlen(FAKE_MNT), dl = strlen(r->data);
+	size_t n = 0, len = 0;
+	const char *p;
+	char *out;
 
-	if (!strncmp(s, FAKE_MNT, m) && (!s[m] || s[m] == '/')) {
-		*rest = s + m;
-		return s;
+	for (p = s; (p = strstr(p, FAKE_MNT)); p += m)
+		n++;
+	out = r->be->host->mem_alloc(r->be->host->hctx, strlen(s) + n * dl + 1);
+	if (!out)
+		return NULL;
+	for (p = s; *p;) {
+		if (!strncmp(p, FAKE_MNT, m) && (!p[m] || p[m] == '/' || p[m] == ':')) {
+			memcpy(out + len, r->data, dl);
+			len += dl;
+			p += m;
+		} else {
+			out[len++] = *p++;
+		}
 	}
-	return NULL;
+	out[len] = 0;
+	return out;
 }
 
 static int prepare(struct run *r, const char *id, const ci_exec_spec *spec)
 {
 	char rel[FAKE_PATH];
-	const char *rest;
 	int rc, fd;
 
 	if (!spec || !spec->argv || !spec->argv[0] || !spec->argv[0][0])
@@ -162,8 +179,7 @@ static int prepare(struct run *r, const char *id, const ci_exec_spec *spec)
 	for (int i = 0; spec->argv[i]; i++) {
 		if (i >= ENV_MAX - 1)
 			return ci_fail(r->call, CI_E_LIMIT, "fake: argv longer than %d", ENV_MAX);
-		r->argv[i] = map_mnt(spec->argv[i], &rest) ? dup_str(r->be, r->data, rest)
-							    : dup_str(r->be, spec->argv[i], NULL);
+		r->argv[i] = dup_mapped(r, spec->argv[i]);
 		if (!r->argv[i])
 			return ci_fail(r->call, CI_E_NOMEM, "fake: out of memory");
 		r->n_argv = i + 1;
@@ -177,20 +193,29 @@ static int prepare(struct run *r, const char *id, const ci_exec_spec *spec)
 		rc = env_add(r, "LANG=C.UTF-8", NULL);
 	if (!rc)
 		rc = load_env_file(r, id);
-	for (int i = 0; !rc && spec->env && spec->env[i]; i++)
-		rc = env_add(r, spec->env[i], NULL);
+	for (int i = 0; !rc && spec->env && spec->env[i]; i++) {
+		char *kv = dup_mapped(r, spec->env[i]);
+
+		rc = kv ? env_add(r, kv, NULL) : ci_fail(r->call, CI_E_NOMEM, "fake: out of memory");
+		if (kv)
+			r->be->host->mem_free(r->be->host->hctx, kv);
+	}
 	return rc;
 }
 
 /* argv[0] through PATH of the program's own environment. */
 static bool find_prog(struct run *r)
 {
-	const char *path = BASE_PATH + 5, *p;
+	const char *path = BASE_DIRS, *p;
 	struct stat st;
 	size_t n;
 
 	if (strchr(r->argv[0], '/')) {
-		snprintf(r->prog, sizeof(r->prog), "%s", r->argv[0]);
+		/* relative to the program's cwd, not ours */
+		if ((size_t)snprintf(
+			    r->prog, sizeof(r->prog), "%s%s%s", r->argv[0][0] == '/' ? "" : r->cwd,
+			    r->argv[0][0] == '/' ? "" : "/", r->argv[0]) >= sizeof(r->prog))
+			return false;
 		return !access(r->prog, X_OK);
 	}
 	for (int i = 0; i < r->n_env; i++)
@@ -263,9 +288,9 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
 }
 
 struct io {
-	int fd[2];        /* stdout, stderr read ends; -1 once at EOF */
-	bool stopped[2];  /* the sink declined this stream */
-	int in;           /* stdin write end, -1 when done */
+	int fd[2];	 /* stdout, stderr read ends; -1 once at EOF */
+	bool stopped[2]; /* the sink declined this stream */
+	int in;		 /* stdin write end, -1 when done */
 	size_t in_off;
 	const ci_sink *sink;
 };
@@ -282,8 +307,7 @@ static void pump_out(struct run *r, struct io *io, int k, char *buf)
 	}
 	if (n < 0 || io->stopped[k] || !io->sink || !io->sink->write)
 		return;
-	if (io->sink->write(io->sink->ctx, k ? CI_STREAM_STDERR : CI_STREAM_STDOUT, buf,
-			    (size_t)n))
+	if (io->sink->write(io->sink->ctx, k ? CI_STREAM_STDERR : CI_STREAM_STDOUT, buf, (size_t)n))
 		io->stopped[k] = true; /* keep draining, deliver no more */
 }
 
@@ -319,10 +343,14 @@ static int pump(struct run *r, struct io *io, const ci_exec_spec *spec, pid_t pi
 	int n;
 
 	for (;;) {
-		if (!exited && waitpid(pid, st, WNOHANG) == pid) {
+		siginfo_t si = {.si_pid = 0};
+
+		/* WNOWAIT: the zombie keeps the pid, so the group id cannot be reused yet */
+		if (!exited && !waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) &&
+		    si.si_pid == pid) {
+			kill(-pid, SIGKILL); /* leftovers of the tree die with the program */
+			waitpid(pid, st, 0);
 			exited = true;
-			/* leftovers of the tree die with the program */
-			kill(-pid, SIGKILL);
 			drain_end = now(r) + DRAIN_MS;
 		}
 		if (exited && io->fd[0] < 0 && io->fd[1] < 0)

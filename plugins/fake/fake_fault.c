@@ -92,7 +92,8 @@ static void script_line(struct ci_be *be, char *line, const char *op, struct fau
 		rc = parse_code(val);
 		if (rc < 0) {
 			be->host->log(be->host->hctx, CI_LOG_WARN,
-				      "fake.script unknown code '%s' for %s: using internal", val, op);
+				      "fake.script unknown code '%s' for %s: using internal", val,
+				      op);
 			rc = CI_E_INTERNAL;
 		}
 		f->rc = rc;
@@ -169,16 +170,16 @@ int fake_fault(struct ci_be *be, const char *op, ci_call *call)
 		sleep_ms(f.delay_ms < left ? f.delay_ms : (left > 0 ? left : 0));
 		if (call && f.delay_ms >= left)
 			return ci_fail(call, CI_E_TIMEOUT,
-				       "fake: scripted %s delay of %lld ms ran past the deadline", op,
-				       (long long)f.delay_ms);
+				       "fake: scripted %s delay of %lld ms ran past the deadline",
+				       op, (long long)f.delay_ms);
 	}
 	if (f.rc == CI_OK)
 		return CI_OK;
 	return ci_fail(call, f.rc, "fake: %s", f.msg[0] ? f.msg : "scripted failure");
 }
 
-void fake_record(struct ci_be *be, const char *op, const ci_call *call, int rc,
-		 const char *fmt, ...)
+void fake_record(struct ci_be *be, const char *op, const ci_call *call, int rc, const char *fmt,
+		 ...)
 {
 	const char *path = getenv("CI_FAKE_LOG");
 	char line[2048];

@@ -108,11 +108,15 @@ int fake_open_dir(int data_fd, const char *rel, bool mkdirs, int *rc, ci_call *c
 		}
 		if (next < 0) {
 			if (errno == ENOENT)
-				*rc = ci_fail(call, CI_E_NOTFOUND, "fake: " FAKE_MNT "/%s: no such "
-					      "directory", rel);
+				*rc = ci_fail(call, CI_E_NOTFOUND,
+					      "fake: " FAKE_MNT "/%s: no such "
+					      "directory",
+					      rel);
 			else if (errno == ELOOP || errno == ENOTDIR)
-				*rc = ci_fail(call, CI_E_INVAL, "fake: " FAKE_MNT "/%s: '%s' is a "
-					      "symlink or not a directory", rel, comp);
+				*rc = ci_fail(call, CI_E_INVAL,
+					      "fake: " FAKE_MNT "/%s: '%s' is a "
+					      "symlink or not a directory",
+					      rel, comp);
 			else
 				*rc = ci_fail(call, CI_E_BACKEND, "fake: " FAKE_MNT "/%s: %s", rel,
 					      strerror(errno));
@@ -182,13 +186,13 @@ static int copy_in(struct ci_be *be, int out, const ci_source *src, ci_call *cal
 		if (r == 0)
 			return ci_fail(call, CI_E_INVAL, "fake: source ended at %lld of %lld bytes",
 				       (long long)off, (long long)src->size);
-		if (off || (errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
-			    errno != EOPNOTSUPP))
+		if (off ||
+		    (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP))
 			return ci_fail(call, CI_E_BACKEND, "fake: copy_file_range: %s",
 				       strerror(errno));
 		break; /* not supported here: use read() */
 	}
-	if (src->fd >= 0 && off == src->size)
+	if (off == src->size)
 		return CI_OK;
 	if (!src->read)
 		return ci_fail(call, CI_E_INVAL, "fake: source has neither fd nor read()");
@@ -196,8 +200,8 @@ static int copy_in(struct ci_be *be, int out, const ci_source *src, ci_call *cal
 	if (!buf)
 		return ci_fail(call, CI_E_NOMEM, "fake: out of memory");
 	while (done < src->size) {
-		size_t want = src->size - done < FAKE_BUFSIZE ? (size_t)(src->size - done)
-							      : FAKE_BUFSIZE;
+		size_t want =
+			src->size - done < FAKE_BUFSIZE ? (size_t)(src->size - done) : FAKE_BUFSIZE;
 
 		if (fake_left_ms(be, call) <= 0) {
 			rc = ci_fail(call, CI_E_TIMEOUT, "fake: put ran past the deadline");
@@ -339,8 +343,10 @@ int fake_get(ci_be *be, const char *id, const char *path, const ci_sink *out, ci
 			rc = ci_fail(call, CI_E_NOTFOUND, "fake: " FAKE_MNT "/%s: no such file",
 				     rel);
 		else if (!*leaf || errno == ELOOP)
-			rc = ci_fail(call, CI_E_INVAL, "fake: " FAKE_MNT "/%s is a symlink or "
-				     "not a regular file", rel);
+			rc = ci_fail(call, CI_E_INVAL,
+				     "fake: " FAKE_MNT "/%s is a symlink or "
+				     "not a regular file",
+				     rel);
 		else
 			rc = ci_fail(call, CI_E_BACKEND, "fake: " FAKE_MNT "/%s: %s", rel,
 				     strerror(errno));
@@ -436,8 +442,7 @@ static int walk_dir(struct walk *w, int dfd, size_t plen, int depth)
 	return rc;
 }
 
-int fake_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx,
-	      ci_call *call)
+int fake_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx, ci_call *call)
 {
 	struct walk *w = NULL;
 	char rel[FAKE_PATH];

@@ -18,160 +18,9 @@
 
 #include <cmocka.h>
 
-#include "app.h"
 #include "conf.h"
-#include "http.h"
+#include "fixture.h"
 #include "log.h"
-#include "tclient.h"
-
-#define KEY_A "alice-key-0123456789"
-#define KEY_B "bob-key-01234567890"
-
-static struct ci_conf conf;
-static struct ci_app app;
-static char root[64];
-static char base[64];
-
-static void start_app(void)
-{
-	char err[512] = "", path[128];
-
-	ci_conf_defaults(&conf);
-	conf.port = 0;
-	conf.keys[0].name = strdup("alice");
-	conf.keys[0].key = strdup(KEY_A);
-	conf.keys[1].name = strdup("bob");
-	conf.keys[1].key = strdup(KEY_B);
-	conf.n_keys = 2;
-	free(conf.backend);
-	conf.backend = strdup("fake");
-	conf.plugin_dir = strdup(CI_TEST_PLUGIN_DIR);
-	snprintf(path, sizeof(path), "%s/files", root);
-	free(conf.storage_path);
-	conf.storage_path = strdup(path);
-	conf.max_file_size = 1000;
-	conf.max_files_per_run = 3;
-	conf.sweep_on_startup = false;
-	if (ci_app_start(&app, &conf, err, sizeof(err)))
-		fail_msg("app start: %s", err);
-	snprintf(base, sizeof(base), "http://127.0.0.1:%d", ci_http_port(app.http));
-}
-
-static void stop_app(void)
-{
-	ci_app_stop(&app, 2000);
-	ci_conf_release(&conf);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	strcpy(root, "/tmp/ci-test-api-XXXXXX");
-	assert_non_null(mkdtemp(root));
-	start_app();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	stop_app();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-	assert_int_equal(system(cmd), 0);
-	return 0;
-}
-
-/* GET/DELETE path with a key (NULL: none). */
-static json_t *call(const char *method, const char *key, const char *path, long want,
-		    struct tresp *keep)
-{
-	char url[512], hdr[96];
-	struct treq rq = {.method = method, .url = url};
-	struct tresp rs;
-	json_t *j;
-
-	snprintf(url, sizeof(url), "%s%s", base, path);
-	if (key) {
-		snprintf(hdr, sizeof(hdr), "X-API-Key: %s", key);
-		rq.headers[0] = hdr;
-	}
-	assert_int_equal(tclient_do(&rq, &rs), 0);
-	if (rs.status != want)
-		fail_msg("%s %s: status %ld, want %ld: %s", method, path, rs.status, want, rs.body);
-	j = json_loads(rs.body, JSON_DECODE_ANY, NULL);
-	if (keep)
-		*keep = rs;
-	else
-		tresp_free(&rs);
-	return j;
-}
-
-static json_t *post_json(const char *key, const char *path, const char *body, long want)
-{
-	char url[256], hdr[96];
-	struct treq rq = {.method = "POST", .url = url, .body = body, .body_len = strlen(body)};
-	struct tresp rs;
-	json_t *j;
-
-	snprintf(url, sizeof(url), "%s%s", base, path);
-	snprintf(hdr, sizeof(hdr), "X-API-Key: %s", key);
-	rq.headers[0] = hdr;
-	rq.headers[1] = "Content-Type: application/json";
-	assert_int_equal(tclient_do(&rq, &rs), 0);
-	if (rs.status != want)
-		fail_msg("POST %s: status %ld, want %ld: %s", path, rs.status, want, rs.body);
-	j = json_loads(rs.body, 0, NULL);
-	tresp_free(&rs);
-	assert_non_null(j);
-	return j;
-}
-
-/* Multipart upload of files (name, bytes) plus optional fields. */
-static json_t *upload(const char *key, const char *path, const char *const *names,
-		      const char *const *datas, const char *field, const char *value, long want)
-{
-	char url[256], hdr[96];
-	struct treq rq = {.method = "POST", .url = url, .chunked = 1};
-	struct tresp rs;
-	int n = 0;
-	json_t *j;
-
-	snprintf(url, sizeof(url), "%s%s", base, path);
-	snprintf(hdr, sizeof(hdr), "X-API-Key: %s", key);
-	rq.headers[0] = hdr;
-	rq.headers[1] = "User-Id: 6650a1b2c3d4e5f6a7b8c9d0";
-	if (field) {
-		rq.form_names[n] = field;
-		rq.form_values[n++] = value;
-	}
-	for (int i = 0; names[i]; i++, n++) {
-		rq.form_names[n] = "file";
-		rq.form_values[n] = datas[i];
-		rq.form_lens[n] = strlen(datas[i]);
-		rq.form_filenames[n] = names[i];
-	}
-	assert_int_equal(tclient_do(&rq, &rs), 0);
-	if (rs.status != want)
-		fail_msg("upload: status %ld, want %ld: %s", rs.status, want, rs.body);
-	j = json_loads(rs.body, 0, NULL);
-	tresp_free(&rs);
-	assert_non_null(j);
-	return j;
-}
-
-static const char *jstr(json_t *o, const char *path)
-{
-	json_t *v = o;
-	char buf[128], *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save))
-		v = (*k >= '0' && *k <= '9') ? json_array_get(v, (size_t)atoi(k))
-					     : json_object_get(v, k);
-	return json_string_value(v);
-}
 
 /* Files under the store's data tree (temp files included). */
 static int count_data_files(const char *dir)
@@ -205,46 +54,46 @@ static void test_upload_download_roundtrip(void **state)
 	struct tresp rs;
 
 	(void)state;
-	up = upload(KEY_A, "/upload", names, datas, "kind", "user", 200);
-	assert_string_equal(jstr(up, "message"), "success");
-	snprintf(sid, sizeof(sid), "%s", jstr(up, "storage_session_id"));
-	snprintf(fid, sizeof(fid), "%s", jstr(up, "files.0.fileId"));
-	assert_string_equal(jstr(up, "session_id"), sid);
+	up = fx_upload(KEY_A, "/upload", names, datas, "kind", "user", 200);
+	assert_string_equal(fx_str(up, "message"), "success");
+	snprintf(sid, sizeof(sid), "%s", fx_str(up, "storage_session_id"));
+	snprintf(fid, sizeof(fid), "%s", fx_str(up, "files.0.fileId"));
+	assert_string_equal(fx_str(up, "session_id"), sid);
 	assert_int_equal(strlen(sid), 21);
 	assert_int_equal(strlen(fid), 21);
 	/* Nested names are preserved, not basenamed. */
-	assert_string_equal(jstr(up, "files.0.filename"), "docs/two.md");
+	assert_string_equal(fx_str(up, "files.0.filename"), "docs/two.md");
 	json_decref(up);
 
 	snprintf(path, sizeof(path), "/v1/download/%s/%s?kind=user&id=6650a1b2c3d4e5f6a7b8c9d0",
 		 sid, fid);
-	json_decref(call("GET", KEY_A, path, 200, &rs));
+	json_decref(fx_call("GET", KEY_A, path, 200, &rs));
 	assert_string_equal(rs.body, datas[0]);
 	assert_int_equal(tresp_header(&rs, "Content-Disposition", disp, sizeof(disp)), 0);
 	assert_string_equal(disp, "attachment; filename=\"two.md\"; filename*=UTF-8''two.md");
 	tresp_free(&rs);
 
 	snprintf(path, sizeof(path), "/sessions/%s/objects/%s", sid, fid);
-	meta = call("GET", KEY_A, path, 200, NULL);
-	assert_non_null(jstr(meta, "lastModified"));
+	meta = fx_call("GET", KEY_A, path, 200, NULL);
+	assert_non_null(fx_str(meta, "lastModified"));
 	assert_int_equal(json_integer_value(json_object_get(meta, "size")), strlen(datas[0]));
 	json_decref(meta);
 
 	snprintf(path, sizeof(path), "/files/%s?detail=full", sid);
-	list = call("GET", KEY_A, path, 200, NULL);
+	list = fx_call("GET", KEY_A, path, 200, NULL);
 	assert_int_equal(json_array_size(list), 1);
 	snprintf(path, sizeof(path), "%s/%s.md", sid, fid);
 	/* Legacy clients find files with name.startsWith("<sid>/<fid>"). */
-	assert_string_equal(jstr(list, "0.name"), path);
-	assert_string_equal(jstr(list, "0.metadata.original-filename"), "docs/two.md");
+	assert_string_equal(fx_str(list, "0.name"), path);
+	assert_string_equal(fx_str(list, "0.metadata.original-filename"), "docs/two.md");
 	json_decref(list);
 	snprintf(path, sizeof(path), "/files/%s", sid);
-	list = call("GET", KEY_A, path, 200, NULL);
+	list = fx_call("GET", KEY_A, path, 200, NULL);
 	assert_true(json_is_string(json_array_get(list, 0)));
 	json_decref(list);
 	snprintf(path, sizeof(path), "/files/%s?detail=summary", sid);
-	list = call("GET", KEY_A, path, 200, NULL);
-	assert_string_equal(jstr(list, "0.fileId"), fid);
+	list = fx_call("GET", KEY_A, path, 200, NULL);
+	assert_string_equal(fx_str(list, "0.fileId"), fid);
 	json_decref(list);
 }
 
@@ -255,37 +104,37 @@ static void test_other_principal_sees_nothing(void **state)
 	json_t *up, *j;
 
 	(void)state;
-	up = upload(KEY_A, "/upload", names, datas, NULL, NULL, 200);
-	snprintf(sid, sizeof(sid), "%s", jstr(up, "session_id"));
-	snprintf(fid, sizeof(fid), "%s", jstr(up, "files.0.fileId"));
+	up = fx_upload(KEY_A, "/upload", names, datas, NULL, NULL, 200);
+	snprintf(sid, sizeof(sid), "%s", fx_str(up, "session_id"));
+	snprintf(fid, sizeof(fid), "%s", fx_str(up, "files.0.fileId"));
 	json_decref(up);
 	snprintf(path, sizeof(path), "/download/%s/%s", sid, fid);
-	j = call("GET", KEY_B, path, 404, NULL);
-	assert_string_equal(jstr(j, "error"), "File not found");
+	j = fx_call("GET", KEY_B, path, 404, NULL);
+	assert_string_equal(fx_str(j, "error"), "File not found");
 	json_decref(j);
 	snprintf(path, sizeof(path), "/sessions/%s/objects/%s", sid, fid);
-	json_decref(call("GET", KEY_B, path, 404, NULL));
+	json_decref(fx_call("GET", KEY_B, path, 404, NULL));
 	snprintf(path, sizeof(path), "/files/%s?detail=full", sid);
-	j = call("GET", KEY_B, path, 200, NULL);
+	j = fx_call("GET", KEY_B, path, 200, NULL);
 	assert_int_equal(json_array_size(j), 0);
 	json_decref(j);
 	snprintf(path, sizeof(path), "/files/%s/%s", sid, fid);
-	json_decref(call("DELETE", KEY_B, path, 404, NULL));
+	json_decref(fx_call("DELETE", KEY_B, path, 404, NULL));
 	/* ... and cannot mount it into a run either. */
 	snprintf(path, sizeof(path),
 		 "{\"lang\":\"py\",\"code\":\"print(1)\",\"files\":[{\"id\":\"%s\","
 		 "\"session_id\":\"%s\",\"name\":\"secret.txt\"}]}",
 		 fid, sid);
-	j = post_json(KEY_B, "/exec", path, 400);
-	assert_non_null(strstr(jstr(j, "error"), "not found"));
+	j = fx_post_json(KEY_B, "/exec", path, 400);
+	assert_non_null(strstr(fx_str(j, "error"), "not found"));
 	json_decref(j);
 	/* The owner still can delete it; then it is gone. */
 	snprintf(path, sizeof(path), "/files/%s/%s", sid, fid);
-	j = call("DELETE", KEY_A, path, 200, NULL);
-	assert_string_equal(jstr(j, "message"), "File deleted successfully");
+	j = fx_call("DELETE", KEY_A, path, 200, NULL);
+	assert_string_equal(fx_str(j, "message"), "File deleted successfully");
 	json_decref(j);
 	snprintf(path, sizeof(path), "/download/%s/%s", sid, fid);
-	json_decref(call("GET", KEY_A, path, 404, NULL));
+	json_decref(fx_call("GET", KEY_A, path, 404, NULL));
 }
 
 static void test_refused_uploads_leave_nothing(void **state)
@@ -298,20 +147,20 @@ static void test_refused_uploads_leave_nothing(void **state)
 
 	(void)state;
 	memset(big, 'x', sizeof(big) - 1);
-	snprintf(dir, sizeof(dir), "%s/files", root);
-	j = upload(KEY_A, "/upload", names, datas, NULL, NULL, 413);
-	assert_string_equal(jstr(j, "error"), "File size limit exceeded");
+	snprintf(dir, sizeof(dir), "%s/files", fx_root);
+	j = fx_upload(KEY_A, "/upload", names, datas, NULL, NULL, 413);
+	assert_string_equal(fx_str(j, "error"), "File size limit exceeded");
 	json_decref(j);
 	/* All or nothing: the good file of a refused single upload is not kept. */
-	j = upload(KEY_A, "/upload", two_n, two_d, NULL, NULL, 413);
+	j = fx_upload(KEY_A, "/upload", two_n, two_d, NULL, NULL, 413);
 	json_decref(j);
 	assert_int_equal(count_data_files(dir), 0);
 	/* A batch keeps what succeeded and says what did not. */
-	j = upload(KEY_A, "/upload/batch", two_n, two_d, "kind", "agent", 200);
-	assert_string_equal(jstr(j, "message"), "partial_success");
-	assert_string_equal(jstr(j, "files.0.status"), "success");
-	assert_string_equal(jstr(j, "files.1.status"), "error");
-	assert_string_equal(jstr(j, "files.1.error"), "File size limit exceeded");
+	j = fx_upload(KEY_A, "/upload/batch", two_n, two_d, "kind", "agent", 200);
+	assert_string_equal(fx_str(j, "message"), "partial_success");
+	assert_string_equal(fx_str(j, "files.0.status"), "success");
+	assert_string_equal(fx_str(j, "files.1.status"), "error");
+	assert_string_equal(fx_str(j, "files.1.error"), "File size limit exceeded");
 	assert_int_equal(json_integer_value(json_object_get(j, "succeeded")), 1);
 	json_decref(j);
 	assert_int_equal(count_data_files(dir), 2); /* one .data + one .json */
@@ -324,20 +173,20 @@ static void test_upload_errors(void **state)
 	json_t *j;
 
 	(void)state;
-	j = post_json(KEY_A, "/upload", "{}", 400);
-	assert_string_equal(jstr(j, "error"), "Invalid content type. Must be multipart/form-data.");
+	j = fx_post_json(KEY_A, "/upload", "{}", 400);
+	assert_string_equal(fx_str(j, "error"), "Invalid content type. Must be multipart/form-data.");
 	json_decref(j);
-	j = upload(KEY_A, "/upload", names, datas, "kind", "nope", 400);
-	assert_string_equal(jstr(j, "error"), "kind must be one of: skill, agent, user");
+	j = fx_upload(KEY_A, "/upload", names, datas, "kind", "nope", 400);
+	assert_string_equal(fx_str(j, "error"), "kind must be one of: skill, agent, user");
 	json_decref(j);
-	j = upload(KEY_A, "/upload", names, datas, "kind", "skill", 400);
-	assert_string_equal(jstr(j, "error"), "version is required for kind: 'skill'");
+	j = fx_upload(KEY_A, "/upload", names, datas, "kind", "skill", 400);
+	assert_string_equal(fx_str(j, "error"), "version is required for kind: 'skill'");
 	json_decref(j);
-	j = upload(KEY_A, "/upload", bad, datas, NULL, NULL, 400);
-	assert_non_null(strstr(jstr(j, "error"), "Invalid filename"));
+	j = fx_upload(KEY_A, "/upload", bad, datas, NULL, NULL, 400);
+	assert_non_null(strstr(fx_str(j, "error"), "Invalid filename"));
 	json_decref(j);
-	j = upload(KEY_A, "/upload", (const char *[]){NULL}, datas, "kind", "user", 400);
-	assert_non_null(strstr(jstr(j, "error"), "No file"));
+	j = fx_upload(KEY_A, "/upload", (const char *[]){NULL}, datas, "kind", "user", 400);
+	assert_non_null(strstr(fx_str(j, "error"), "No file"));
 	json_decref(j);
 }
 
@@ -346,47 +195,47 @@ static void test_exec_errors(void **state)
 	json_t *j;
 
 	(void)state;
-	j = post_json(KEY_A, "/exec", "{\"lang\":\"cobol\",\"code\":\"x\"}", 400);
-	assert_string_equal(jstr(j, "error"), "Unsupported language: cobol");
+	j = fx_post_json(KEY_A, "/exec", "{\"lang\":\"cobol\",\"code\":\"x\"}", 400);
+	assert_string_equal(fx_str(j, "error"), "Unsupported language: cobol");
 	json_decref(j);
-	j = post_json(KEY_A, "/exec", "{\"code\":\"x\"}", 400);
-	assert_string_equal(jstr(j, "error"), "lang is required");
+	j = fx_post_json(KEY_A, "/exec", "{\"code\":\"x\"}", 400);
+	assert_string_equal(fx_str(j, "error"), "lang is required");
 	json_decref(j);
-	j = post_json(KEY_A, "/exec", "{\"lang\":\"py\"}", 400);
-	assert_non_null(strstr(jstr(j, "error"), "code is required"));
+	j = fx_post_json(KEY_A, "/exec", "{\"lang\":\"py\"}", 400);
+	assert_non_null(strstr(fx_str(j, "error"), "code is required"));
 	json_decref(j);
-	j = post_json(KEY_A, "/exec", "{\"lang\":", 400);
-	assert_non_null(strstr(jstr(j, "error"), "not valid JSON"));
+	j = fx_post_json(KEY_A, "/exec", "{\"lang\":", 400);
+	assert_non_null(strstr(fx_str(j, "error"), "not valid JSON"));
 	json_decref(j);
-	j = post_json(KEY_A, "/exec", "[1]", 400);
+	j = fx_post_json(KEY_A, "/exec", "[1]", 400);
 	json_decref(j);
-	j = post_json(KEY_A, "/exec", "{\"lang\":\"py\",\"code\":\"1\",\"args\":[1]}", 400);
-	assert_string_equal(jstr(j, "error"), "args[0] must be a string");
+	j = fx_post_json(KEY_A, "/exec", "{\"lang\":\"py\",\"code\":\"1\",\"args\":[1]}", 400);
+	assert_string_equal(fx_str(j, "error"), "args[0] must be a string");
 	json_decref(j);
-	j = post_json(KEY_A, "/exec",
+	j = fx_post_json(KEY_A, "/exec",
 		      "{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"short\",\"name\":\"a\"}]}",
 		      400);
-	assert_non_null(strstr(jstr(j, "error"), "21-character"));
+	assert_non_null(strstr(fx_str(j, "error"), "21-character"));
 	json_decref(j);
-	j = post_json(KEY_A, "/exec",
+	j = fx_post_json(KEY_A, "/exec",
 		      "{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"aaaaaaaaaaaaaaaaaaaaa\","
 		      "\"name\":\"../x\"}]}",
 		      400);
-	assert_non_null(strstr(jstr(j, "error"), "invalid name"));
+	assert_non_null(strstr(fx_str(j, "error"), "invalid name"));
 	json_decref(j);
-	j = post_json(KEY_A, "/exec",
+	j = fx_post_json(KEY_A, "/exec",
 		      "{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"aaaaaaaaaaaaaaaaaaaaa\","
 		      "\"name\":\".ci/x\"}]}",
 		      400);
-	assert_non_null(strstr(jstr(j, "error"), "reserved"));
+	assert_non_null(strstr(fx_str(j, "error"), "reserved"));
 	json_decref(j);
-	j = post_json(KEY_A, "/exec",
+	j = fx_post_json(KEY_A, "/exec",
 		      "{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"aaaaaaaaaaaaaaaaaaaaa\","
 		      "\"name\":\"a\"},{\"id\":\"aaaaaaaaaaaaaaaaaaaab\",\"name\":\"b\"},{\"id\":"
 		      "\"aaaaaaaaaaaaaaaaaaaac\",\"name\":\"c\"},{\"id\":\"aaaaaaaaaaaaaaaaaaaad\","
 		      "\"name\":\"d\"}]}",
 		      413);
-	assert_non_null(strstr(jstr(j, "error"), "too many files"));
+	assert_non_null(strstr(fx_str(j, "error"), "too many files"));
 	json_decref(j);
 }
 
@@ -395,26 +244,26 @@ static void test_ids_and_routes(void **state)
 	json_t *j;
 
 	(void)state;
-	j = call("GET", KEY_A, "/download/not-a-nanoid/alsonot", 400, NULL);
-	assert_string_equal(jstr(j, "error"), "Bad request");
+	j = fx_call("GET", KEY_A, "/download/not-a-nanoid/alsonot", 400, NULL);
+	assert_string_equal(fx_str(j, "error"), "Bad request");
 	json_decref(j);
-	j = call("GET", KEY_A, "/files/aaaaaaaaaaaaaaaaaaaaa?detail=summary", 200, NULL);
+	j = fx_call("GET", KEY_A, "/files/aaaaaaaaaaaaaaaaaaaaa?detail=summary", 200, NULL);
 	assert_int_equal(json_array_size(j), 0);
 	json_decref(j);
-	json_decref(call("GET", KEY_A, "/files/aaaaaaaaaaaaaaaaaaaaa?detail=bogus", 400, NULL));
-	j = call("GET", KEY_A, "/download/aaaaaaaaaaaaaaaaaaaaa/aaaaaaaaaaaaaaaaaaaaa", 404, NULL);
-	assert_string_equal(jstr(j, "details"), "The file may have expired or does not exist");
+	json_decref(fx_call("GET", KEY_A, "/files/aaaaaaaaaaaaaaaaaaaaa?detail=bogus", 400, NULL));
+	j = fx_call("GET", KEY_A, "/download/aaaaaaaaaaaaaaaaaaaaa/aaaaaaaaaaaaaaaaaaaaa", 404, NULL);
+	assert_string_equal(fx_str(j, "details"), "The file may have expired or does not exist");
 	json_decref(j);
-	j = call("GET", KEY_A, "/v1/languages", 200, NULL);
+	j = fx_call("GET", KEY_A, "/v1/languages", 200, NULL);
 	assert_int_equal(json_array_size(json_object_get(j, "languages")), 13);
 	json_decref(j);
-	j = call("GET", KEY_A, "/v1/backends", 200, NULL);
-	assert_string_equal(jstr(j, "backends.0.name"), "fake");
+	j = fx_call("GET", KEY_A, "/v1/backends", 200, NULL);
+	assert_string_equal(fx_str(j, "backends.0.name"), "fake");
 	json_decref(j);
-	j = call("GET", NULL, "/health", 200, NULL);
-	assert_string_equal(jstr(j, "status"), "ok");
+	j = fx_call("GET", NULL, "/health", 200, NULL);
+	assert_string_equal(fx_str(j, "status"), "ok");
 	json_decref(j);
-	json_decref(call("GET", NULL, "/v1/librechat/sessions", 401, NULL));
+	json_decref(fx_call("GET", NULL, "/v1/librechat/sessions", 401, NULL));
 }
 
 static void test_restart_keeps_files(void **state)
@@ -425,15 +274,29 @@ static void test_restart_keeps_files(void **state)
 	json_t *up;
 
 	(void)state;
-	up = upload(KEY_A, "/upload", names, datas, NULL, NULL, 200);
-	snprintf(path, sizeof(path), "/download/%s/%s", jstr(up, "session_id"),
-		 jstr(up, "files.0.fileId"));
+	up = fx_upload(KEY_A, "/upload", names, datas, NULL, NULL, 200);
+	snprintf(path, sizeof(path), "/download/%s/%s", fx_str(up, "session_id"),
+		 fx_str(up, "files.0.fileId"));
 	json_decref(up);
-	stop_app();
-	start_app();
-	json_decref(call("GET", KEY_A, path, 200, &rs));
+	fx_stop();
+	fx_start();
+	json_decref(fx_call("GET", KEY_A, path, 200, &rs));
 	assert_string_equal(rs.body, datas[0]);
 	tresp_free(&rs);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	fx_setup(NULL, NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	fx_teardown();
+	return 0;
 }
 
 int main(void)
