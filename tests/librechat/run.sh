@@ -46,5 +46,8 @@ if ! node -e '
 	npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# Every request goes to 127.0.0.1: keep proxies (axios, agents' PROXY) out of it.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY PROXY
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 echo "== node --test (server: $CI_SERVER_BIN, backend: ${CI_TEST_BACKEND:-bwrap})"
 exec node --test --test-reporter=tap test/

@@ -14,6 +14,12 @@ const http = require('node:http');
 
 const HERE = path.resolve(__dirname, '..');
 
+/* Every request the tests make goes to 127.0.0.1: no proxy may intercept it. */
+for (const k of ['http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'all_proxy',
+	'ALL_PROXY', 'PROXY'])
+	delete process.env[k];
+process.env.NO_PROXY = process.env.no_proxy = '127.0.0.1,localhost';
+
 function serverBin() {
 	const bin = process.env.CI_SERVER_BIN || path.resolve(HERE, '../../build/ci-server');
 	if (!fs.existsSync(bin))

@@ -34,6 +34,8 @@ test('current upload: chunked multipart, kind/id fields, both session keys', asy
 	assert.equal(req.getHeader('content-length'), undefined);
 	assert.equal(req.chunkedEncoding, true);
 	assert.match(req.getHeader('content-type'), /^multipart\/form-data; boundary=/);
+	assert.equal(req.getHeader('user-id'), cur.userId);
+	assert.match(req.getHeader('authorization'), /^Basic /);
 	assert.equal(up.response.status, 200);
 	assert.match(up.response.headers['content-type'], /^application\/json/);
 	const data = up.response.data;
