@@ -67,7 +67,7 @@ async function startServer(opts = {}) {
 	}
 	const env = {
 		PATH: process.env.PATH,
-		HOME: process.env.HOME || '/root',
+		HOME: process.env.HOME || os.homedir(),
 		TMPDIR: process.env.TMPDIR || '/tmp',
 		CI_HOST: '127.0.0.1',
 		CI_PORT: '0',
