@@ -88,19 +88,19 @@ async function startServer(opts = {}) {
 	const onData = (d) => { output += d.toString(); };
 	child.stdout.on('data', onData);
 	child.stderr.on('data', onData);
-	/* Never outlive the test process, even when it dies without stop(). */
-	const reap = () => { if (!exited) child.kill('SIGKILL'); };
-	process.once('exit', reap);
-	child.on('exit', (code, sig) => {
-		exited = { code, sig };
-		process.removeListener('exit', reap);
-	});
-
 	const cleanup = () => {
 		fs.rmSync(storage, { recursive: true, force: true });
 		if (config.CI_CONFIG)
 			fs.rmSync(config.CI_CONFIG, { force: true });
 	};
+	/* Never outlive the test process, even when it ends without stop(). */
+	const reap = () => {
+		if (!exited)
+			child.kill('SIGKILL');
+		cleanup();
+	};
+	process.once('exit', reap);
+	child.on('exit', (code, sig) => { exited = { code, sig }; });
 	const deadline = Date.now() + 15000;
 	let port = 0;
 	while (!port) {
@@ -144,6 +144,7 @@ async function startServer(opts = {}) {
 				clearTimeout(t);
 			}
 			cleanup();
+			process.removeListener('exit', reap);
 			if (!wasRunning || exited.code !== 0)
 				throw new Error(`ci-server ${wasRunning ? 'exited uncleanly' : 'died'} ` +
 					`(${JSON.stringify(exited)}):\n${output.slice(-4000)}`);

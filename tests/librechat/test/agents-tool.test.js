@@ -18,8 +18,9 @@ let srv, none, slow, rec, recNone;
 const userId = mongoId();
 
 before(async () => {
-	[srv, none, slow] = await Promise.all([startServer(), startServer({ authMode: 'none' }),
-		startServer({ config: 'limits = { default_run_timeout_s = 2; };\n' })]);
+	srv = await startServer();
+	none = await startServer({ authMode: 'none' });
+	slow = await startServer({ config: 'limits = { default_run_timeout_s = 2; };\n' });
 	rec = await startRecorder(srv.root);
 	recNone = await startRecorder(none.root);
 });
