@@ -22,6 +22,7 @@
 struct up_file {
 	char name[CI_NAME_SIZE];
 	struct ci_store_writer *w; /* NULL once failed */
+	uint64_t written;
 	int status;                /* HTTP-style: 0 ok, 400/413/500 failed */
 	char error[CI_ERR_MAX + 32];
 };
@@ -146,6 +147,14 @@ static int on_part(void *ctx, const char *field, const char *filename, const cha
 	}
 	if (strcmp(field, "file") && strcmp(field, "files"))
 		return 0;
+	/*
+	 * libmicrohttpd may deliver the start of one part twice at offset 0
+	 * (an empty chunk first when a read ends right after the part's
+	 * headers): only a part with another name, or one that already got
+	 * bytes, starts a new file.
+	 */
+	if (off == 0 && u->cur && !u->cur->written && !strcmp(u->cur->name, filename))
+		off = 1;
 	if (off == 0) {
 		if (u->n_files >= u->app->conf->max_files_per_session) {
 			u->too_many = true;
@@ -157,6 +166,7 @@ static int on_part(void *ctx, const char *field, const char *filename, const cha
 	}
 	if (!u->cur || !u->cur->w || !size)
 		return 0;
+	u->cur->written += size;
 	rc = ci_store_write(u->cur->w, data, size, err);
 	if (rc == CI_E_LIMIT)
 		file_fail(u->cur, 413, "File size limit exceeded");

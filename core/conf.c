@@ -495,6 +495,8 @@ static int apply_env(struct ci_conf *conf, char *err, size_t errlen)
 	    env_intf("CI_SESSION_TTL_MINUTES", 1, &conf->session_ttl_minutes, err, errlen) ||
 	    env_intf("CI_MAX_MEMORY_MB", 16, &conf->max_memory_mb, err, errlen) ||
 	    env_intf("CI_MAX_RUN_TIMEOUT_SECONDS", 1, &conf->max_run_timeout_s, err, errlen) ||
+	    env_intf("CI_DEFAULT_RUN_TIMEOUT_SECONDS", 1, &conf->default_run_timeout_s, err,
+		     errlen) ||
 	    env_int("CI_MAX_FILE_SIZE_BYTES", 1, &conf->max_file_size, err, errlen) ||
 	    env_intf("CI_MAX_FILES_PER_SESSION", 1, &conf->max_files_per_session, err, errlen) ||
 	    env_intf("CI_MAX_FILES_PER_RUN", 1, &conf->max_files_per_run, err, errlen))
@@ -537,15 +539,14 @@ static int apply_env(struct ci_conf *conf, char *err, size_t errlen)
 	return 0;
 }
 
-static int validate(const struct ci_conf *conf, char *err, size_t errlen)
+static int validate(struct ci_conf *conf, char *err, size_t errlen)
 {
 	const char *where = conf->path ? conf->path : "configuration";
 
-	if (conf->default_run_timeout_s > conf->max_run_timeout_s) {
-		snprintf(err, errlen, "%s: limits.default_run_timeout_s exceeds max_run_timeout_s",
-			 where);
-		return -1;
-	}
+	/* A lower maximum (e.g. CI_MAX_RUN_TIMEOUT_SECONDS=10) lowers the default too. */
+	if (conf->default_run_timeout_s > conf->max_run_timeout_s)
+		conf->default_run_timeout_s = conf->max_run_timeout_s;
+
 	if (ci_log_parse_level(conf->log_level) < 0) {
 		snprintf(err, errlen, "%s: log_level must be error, warn, info or debug", where);
 		return -1;

@@ -33,7 +33,7 @@ static void clear_env(void)
 		"CI_SESSION_TTL_MINUTES", "CI_MAX_MEMORY_MB", "CI_MAX_RUN_TIMEOUT_SECONDS",
 		"CI_MAX_FILE_SIZE_BYTES", "CI_MAX_FILES_PER_SESSION", "CI_MAX_FILES_PER_RUN",
 		"CI_SANDBOX_SWEEP_ON_STARTUP", "CI_SANDBOX_LABEL", "CI_PLUGIN_DIR", "CI_AUTH_MODE",
-		"CI_LOG_LEVEL", NULL};
+		"CI_LOG_LEVEL", "CI_DEFAULT_RUN_TIMEOUT_SECONDS", NULL};
 
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
@@ -110,7 +110,11 @@ static void test_env_overrides_file(void **state)
 	setenv("CI_API_KEY", "env-key-0123456789", 1);
 	setenv("CI_SANDBOX_SWEEP_ON_STARTUP", "false", 1);
 	setenv("CI_MAX_FILES_PER_RUN", "7", 1);
+	setenv("CI_MAX_RUN_TIMEOUT_SECONDS", "10", 1);
 	assert_int_equal(ci_conf_load(&c, p, err, sizeof(err)), 0);
+	/* The default run timeout (30 s) follows a lower maximum. */
+	assert_int_equal(c.max_run_timeout_s, 10);
+	assert_int_equal(c.default_run_timeout_s, 10);
 	assert_int_equal(c.port, 9100);
 	assert_string_equal(c.backend, "fake");
 	assert_int_equal(c.n_keys, 1);
