@@ -318,10 +318,17 @@ static void test_backend_failure_is_json_5xx(void **state)
 	r = run_py("print(1)", 503);
 	assert_non_null(strstr(fx_str(r, "error"), "engine down"));
 	json_decref(r);
-	r = fx_call("GET", NULL, "/health", 200, NULL);
+	/* /health says which backend is down, and why. */
+	r = fx_call("GET", NULL, "/health", 503, NULL);
+	assert_string_equal(fx_str(r, "backend"), "fake");
+	assert_string_equal(fx_str(r, "backend_status"), "down");
+	assert_non_null(strstr(fx_str(r, "error"), "engine down"));
 	json_decref(r);
 	unsetenv("CI_FAKE_SCRIPT");
 	r = run_py("print(1)", 200);
+	json_decref(r);
+	r = fx_call("GET", NULL, "/health", 200, NULL);
+	assert_string_equal(fx_str(r, "backend_status"), "up");
 	json_decref(r);
 }
 
