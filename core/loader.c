@@ -621,3 +621,28 @@ int ci_plugin_sweep(struct ci_plugin *p, ci_call *call, const char *rid, int64_t
 	serial_unlock(p);
 	return call_end(p, "sweep", call, rc, NULL);
 }
+
+int ci_plugin_probe(const char *path, char *out, size_t len)
+{
+	const ci_backend *d;
+	ci_entry_fn *entry;
+	void *dl;
+	int rc = -1;
+
+	dl = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+	if (!dl) {
+		snprintf(out, len, "not loadable: %s", dlerror());
+		return -1;
+	}
+	*(void **)&entry = dlsym(dl, CI_ENTRY_SYMBOL);
+	d = entry ? entry(CI_ABI_VERSION) : NULL;
+	if (!d || !d->name || !d->version) {
+		snprintf(out, len, "not a ci-server backend for ABI %s", CI_ABI_STRING);
+	} else {
+		snprintf(out, len, "%s %s (abi %u.%u)", d->name, d->version, d->abi_version >> 16,
+			 d->abi_version & 0xffff);
+		rc = 0;
+	}
+	dlclose(dl);
+	return rc;
+}

@@ -61,6 +61,13 @@ struct ci_plugin *ci_plugin_load(const char *dir, const char *name, const struct
 struct ci_plugin *ci_plugin_load_path(const char *path, const struct ci_conf *conf, char *err,
 				      size_t errlen);
 
+/*
+ * "name version (abi x.y)" of the plugin at path, read from its descriptor
+ * without init() (--version). -1 with the reason in out when it is no
+ * usable backend.
+ */
+int ci_plugin_probe(const char *path, char *out, size_t len);
+
 /* fini(), then dlclose(). NULL is ignored. No call may be in flight. */
 void ci_plugin_unload(struct ci_plugin *p);
 
