@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Warm exec of python print(1): ci-server (bwrap backend, full HTTP path)
-beside the raw floor (the same kind of bwrap sandbox + python3 run directly),
-in one run.
+beside the raw floor in one run. The floor is the plugin's own bwrap command
+line (recorded once through the plugin's `bwrap` path setting: same
+namespaces, mounts, seccomp program, environment and host uid) with the
+program replaced by python3 -c 'print(1)', run directly.
 
 Targets (issue 3): p50 ratio <= 1.15; at concurrency 8, execs/s >= 0.85x the
 floor's parallel throughput.
@@ -32,22 +34,102 @@ def free_port():
     return port
 
 
-def floor_cmd(data_dir):
-    """bwrap with the isolation the plugin uses (minus seccomp and cgroups)."""
-    cmd = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
-           "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-           "--hostname", "sandbox", "--uid", "1000", "--gid", "1000",
-           "--ro-bind", "/usr", "/usr"]
-    for d in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
-        p = "/" + d
-        if os.path.islink(p):
-            cmd += ["--symlink", os.readlink(p), p]
-        elif os.path.isdir(p):
-            cmd += ["--ro-bind", p, p]
-    cmd += ["--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp", "--bind", data_dir, "/mnt/data", "--chdir", "/mnt/data",
-            "--setenv", "HOME", "/mnt/data", "--", "/usr/bin/python3", "-c", "print(1)"]
-    return cmd
+RECORDER = r"""#!/bin/sh
+# Records how the bwrap plugin starts bwrap (argv, environment, host uid,
+# the seccomp program on fd 3; the last call wins), then runs the real
+# bwrap unchanged.
+d=%(dir)s
+cat <&3 >"$d/seccomp.bpf.$$"
+exec 3<"$d/seccomp.bpf.$$"
+mv "$d/seccomp.bpf.$$" "$d/seccomp.bpf"
+cat /proc/self/environ >"$d/environ"
+echo "$(id -u) $(id -g)" >"$d/ids"
+printf '%%s\0' "$@" >"$d/argv"
+exec %(bwrap)s "$@"
+"""
+
+
+def record_plugin_command(args, work):
+    """The exact bwrap command line the plugin runs for print(1), with its
+    seccomp program, environment and host uid: the floor replays it."""
+    rec = os.path.join(work, "rec")
+    os.makedirs(rec)
+    os.chmod(rec, 0o777)
+    os.chmod(work, 0o755)
+    script = os.path.join(work, "bwrap-recorder")
+    with open(script, "w") as f:
+        f.write(RECORDER % {"dir": rec, "bwrap": shutil.which("bwrap")})
+    os.chmod(script, 0o755)
+    conf = os.path.join(work, "rec.conf")
+    with open(conf, "w") as f:
+        f.write('backends = { bwrap = { root = "%s/rec-root"; bwrap = "%s"; }; };\n'
+                % (work, script))
+    server, port = start_server(args, work, conf, "rec")
+    try:
+        Client(port).run()
+    finally:
+        stop_server(server)
+    with open(os.path.join(rec, "argv"), "rb") as f:
+        argv = [a.decode() for a in f.read().split(b"\0")[:-1]]
+    with open(os.path.join(rec, "environ"), "rb") as f:
+        env = dict(e.decode().split("=", 1) for e in f.read().split(b"\0") if b"=" in e)
+    with open(os.path.join(rec, "ids")) as f:
+        uid, gid = (int(x) for x in f.read().split())
+    # Same command, the program replaced; fresh directories for the binds of
+    # /mnt/data and /tmp (the recorded sandbox is gone with its server).
+    cut = argv.index("--")
+    argv = argv[:cut + 1] + ["/usr/bin/python3", "-c", "print(1)"]
+    for i in range(len(argv) - 2):
+        if argv[i] == "--bind" and argv[i + 2] in ("/mnt/data", "/tmp"):
+            d = tempfile.mkdtemp(dir=work)
+            os.chown(d, uid, gid)
+            argv[i + 1] = d
+    return {"argv": [shutil.which("bwrap")] + argv, "env": env, "uid": uid, "gid": gid,
+            "seccomp": os.path.join(rec, "seccomp.bpf")}
+
+
+def floor_runner(cmd):
+    import fcntl
+
+    def child():
+        # fd 3: the seccomp program, fd 4: bwrap's info output, as the plugin
+        # passes them. Opened high first so neither dup2 clobbers the other.
+        prog = fcntl.fcntl(os.open(cmd["seccomp"], os.O_RDONLY), fcntl.F_DUPFD, 10)
+        info = fcntl.fcntl(os.open(os.devnull, os.O_WRONLY), fcntl.F_DUPFD, 10)
+        os.dup2(prog, 3)
+        os.dup2(info, 4)
+        os.setgroups([])
+        os.setgid(cmd["gid"])
+        os.setuid(cmd["uid"])
+
+    def run():
+        out = subprocess.run(cmd["argv"], env=cmd["env"], capture_output=True,
+                             stdin=subprocess.DEVNULL, preexec_fn=child, close_fds=False)
+        if out.stdout != b"1\n":
+            raise RuntimeError("floor failed: %r %r" % (out.stdout, out.stderr[-300:]))
+    return run
+
+
+def start_server(args, work, conf, tag):
+    port = free_port()
+    env = dict(os.environ, CI_API_KEY=KEY, CI_PORT=str(port), CI_BACKEND="bwrap",
+               CI_LOG_LEVEL="warn", CI_FILE_STORAGE_PATH=os.path.join(work, "files-" + tag),
+               CI_PLUGIN_DIR=os.path.join(args.build, "plugins"))
+    server = subprocess.Popen([os.path.join(args.build, "ci-server"), "-c", conf], env=env,
+                              stderr=open(os.path.join(work, "log-" + tag), "w"))
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.1).close()
+            return server, port
+        except OSError:
+            time.sleep(0.05)
+    server.kill()
+    raise RuntimeError("server did not start: see " + os.path.join(work, "log-" + tag))
+
+
+def stop_server(server):
+    server.terminate()
+    server.wait(timeout=30)
 
 
 class Client:
@@ -112,30 +194,14 @@ def main():
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="ci-bench-")
-    port = free_port()
-    env = dict(os.environ, CI_API_KEY=KEY, CI_PORT=str(port), CI_BACKEND="bwrap",
-               CI_LOG_LEVEL="warn", CI_FILE_STORAGE_PATH=os.path.join(work, "files"),
-               CI_PLUGIN_DIR=os.path.join(args.build, "plugins"))
-    conf = os.path.join(work, "ci.conf")
-    with open(conf, "w") as f:
-        f.write('backends = { bwrap = { root = "%s/bwrap"; }; };\n' % work)
-    server = subprocess.Popen([os.path.join(args.build, "ci-server"), "-c", conf], env=env,
-                              stderr=open(os.path.join(work, "log"), "w"))
+    server = None
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        floor_dirs = [tempfile.mkdtemp(dir=work) for _ in range(args.conc)]
-        for d in floor_dirs:
-            os.chmod(d, 0o777)
-
-        def floor_once(d=floor_dirs[0]):
-            out = subprocess.run(floor_cmd(d), capture_output=True, check=True)
-            assert out.stdout == b"1\n", out
-
+        cmd = record_plugin_command(args, work)
+        conf = os.path.join(work, "ci.conf")
+        with open(conf, "w") as f:
+            f.write('backends = { bwrap = { root = "%s/bwrap"; }; };\n' % work)
+        server, port = start_server(args, work, conf, "bench")
+        floor_once = floor_runner(cmd)
         client = Client(port)
         client.run()  # creates the sandbox: later runs are warm
         floor_once()
@@ -147,22 +213,24 @@ def main():
         p90_o = sorted(ours)[int(len(ours) * 0.9)]
         p90_f = sorted(floor)[int(len(floor) * 0.9)]
         print("sequential warm exec of print(1), %d runs each (ms)" % args.n)
-        print("  %-22s p50 %7.2f   p90 %7.2f" % ("raw bwrap + python3", p50_f, p90_f))
+        print("  %-22s p50 %7.2f   p90 %7.2f" % ("plugin's bwrap, direct", p50_f, p90_f))
         print("  %-22s p50 %7.2f   p90 %7.2f" % ("ci-server /exec", p50_o, p90_o))
         print("  p50 ratio: %.2f (target <= 1.15)" % (p50_o / p50_f))
 
         clients = [Client(port) for _ in range(args.conc)]
-        t_floor = throughput(lambda i: (lambda: floor_once(floor_dirs[i])), args.conc,
-                             args.seconds)
+        t_floor = throughput(lambda i: floor_once, args.conc, args.seconds)
         t_ours = throughput(lambda i: clients[i].run, args.conc, args.seconds)
         print("concurrency %d for %.0fs (execs/s)" % (args.conc, args.seconds))
-        print("  %-22s %8.1f" % ("raw bwrap + python3", t_floor))
+        print("  %-22s %8.1f" % ("plugin's bwrap, direct", t_floor))
         print("  %-22s %8.1f" % ("ci-server /exec", t_ours))
         print("  throughput ratio: %.2f (target >= 0.85)" % (t_ours / t_floor))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        if server:
+            stop_server(server)
+        if os.environ.get("CI_BENCH_KEEP"):
+            print("kept", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
