@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "conf.h"
 #include "host.h"
 #include "http.h"
@@ -139,6 +140,9 @@ int ci_app_start(struct ci_app *app, struct ci_conf *conf, char *err, size_t err
 	app->started_unix = (int64_t)time(NULL);
 	pthread_mutex_init(&app->janitor_lock, NULL);
 	pthread_cond_init(&app->janitor_wake, NULL);
+	app->auth = ci_auth_new(conf, err, errlen);
+	if (!app->auth)
+		goto out;
 	if (open_store(app, err, errlen))
 		goto out;
 	dir = ci_plugin_dir(conf->plugin_dir);
@@ -160,12 +164,15 @@ int ci_app_start(struct ci_app *app, struct ci_conf *conf, char *err, size_t err
 		goto out;
 	}
 	routes = ci_api_routes(&n);
-	app->http = ci_http_start(conf, routes, n, app, err, errlen);
+	app->http = ci_http_start(conf, app->auth, routes, n, app, err, errlen);
 	if (!app->http)
 		goto out;
 	ci_log(CI_LL_INFO, "server.listening", "host=%s port=%d backend=%s version=%s auth=%s",
 	       conf->host, ci_http_port(app->http), app->plugin->name, app->plugin->version,
-	       conf->auth_mode == CI_AUTH_NONE ? "none" : "keys");
+	       conf->auth_mode == CI_AUTH_NONE		    ? "none"
+	       : conf->auth_accept == CI_ACCEPT_API_KEY ? "api_key"
+	       : conf->auth_accept == CI_ACCEPT_JWT	    ? "librechat_jwt"
+						    : "api_key,librechat_jwt");
 	return 0;
 out:
 	ci_app_stop(app, 0);
@@ -191,6 +198,8 @@ void ci_app_stop(struct ci_app *app, int grace_ms)
 	app->plugin = NULL;
 	ci_store_close(app->store);
 	app->store = NULL;
+	ci_auth_free(app->auth);
+	app->auth = NULL;
 	if (app->lang_missing)
 		for (int i = 0; i < app->conf->n_langs; i++)
 			free(app->lang_missing[i]);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ci_auth;
 struct ci_conf;
 struct ci_http;
 struct ci_plugin;
@@ -19,6 +20,7 @@ struct ci_store;
 
 struct ci_app {
 	struct ci_conf *conf;
+	struct ci_auth *auth;
 	struct ci_plugin *plugin;
 	struct ci_store *store;
 	struct ci_sandboxes *sandboxes;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jwt.h"
 #include "lang_defaults.h"
 #include "log.h"
 
@@ -23,7 +24,13 @@ static const char *const listen_keys[] = {"host",
 					  "worker_threads",
 					  "queue_depth",
 					  NULL};
-static const char *const auth_keys[] = {"mode", "keys", NULL};
+static const char *const auth_keys[] = {"mode", "accept", "keys", "jwt", NULL};
+static const char *const jwt_keys[] = {"keys",        "jwks_file",      "issuer", "audience",
+				       "clock_skew_s", "max_lifetime_s", NULL};
+static const char *const jwt_key_keys[] = {"kid", "file", "algs", NULL};
+
+/* LibreChat's default CODEAPI_JWT_KID: a key configured without kid gets it. */
+#define DEFAULT_JWT_KID "lc-codeapi-2026-05"
 static const char *const storage_keys[] = {"path", "max_file_size", "max_files_per_session",
 					   "max_files_per_run", "file_ttl_hours", NULL};
 static const char *const session_keys[] = {"ttl_minutes",      "idle_minutes",
@@ -125,6 +132,11 @@ void ci_conf_defaults(struct ci_conf *conf)
 	conf->worker_threads = 8;
 	conf->queue_depth = 64;
 	conf->auth_mode = CI_AUTH_KEYS;
+	conf->auth_accept = 0; /* decided after loading: see settle_accept() */
+	conf->jwt_issuer = xstrdup("librechat");
+	conf->jwt_audience = xstrdup("codeapi");
+	conf->jwt_clock_skew_s = 60;
+	conf->jwt_max_lifetime_s = 3600;
 	conf->backend = xstrdup("bwrap");
 	conf->storage_path = xstrdup("/var/lib/ci-server/files");
 	conf->max_file_size = 150LL * 1024 * 1024;
@@ -246,11 +258,122 @@ static int get_bool(const config_setting_t *grp, const char *key, bool *out, cha
 
 static int add_key(struct ci_conf *conf, const char *name, const char *key)
 {
-	if (conf->n_keys >= CI_MAX_KEYS)
+	if (conf->n_keys >= CI_MAX_KEYS || strchr(name, ':') || !*name)
 		return -1;
 	conf->keys[conf->n_keys].name = xstrdup(name);
 	conf->keys[conf->n_keys].key = xstrdup(key);
 	conf->n_keys++;
+	return 0;
+}
+
+static int parse_algs(const config_setting_t *arr, unsigned *out, char *err, size_t errlen)
+{
+	*out = 0;
+	if (!arr)
+		return 0;
+	if (!config_setting_is_array(arr) && !config_setting_is_list(arr))
+		return fail_at(arr, err, errlen, "algs must be an array of names like \"EdDSA\"");
+	for (int i = 0; i < config_setting_length(arr); i++) {
+		const char *name = config_setting_get_string_elem(arr, i);
+		unsigned a = name ? ci_jwt_alg_parse(name) : 0;
+		char msg[160];
+
+		if (!a) {
+			snprintf(msg, sizeof(msg), "unsupported JWT alg '%s' (EdDSA, RS256, RS384, "
+						   "RS512, ES256; none and HS* are never accepted)",
+				 name ? name : "?");
+			return fail_at(arr, err, errlen, msg);
+		}
+		*out |= a;
+	}
+	return 0;
+}
+
+static int add_jwt_key(struct ci_conf *conf, const char *kid, const char *file, unsigned algs)
+{
+	struct ci_jwt_key_conf *k;
+
+	if (conf->n_jwt_keys >= CI_MAX_JWT_KEYS)
+		return -1;
+	k = &conf->jwt_keys[conf->n_jwt_keys++];
+	k->kid = xstrdup(kid && *kid ? kid : DEFAULT_JWT_KID);
+	k->file = xstrdup(file);
+	k->algs = algs;
+	return 0;
+}
+
+static int load_jwt(struct ci_conf *conf, const config_setting_t *grp, char *err, size_t errlen)
+{
+	const config_setting_t *keys;
+
+	if (!grp)
+		return 0;
+	if (!config_setting_is_group(grp))
+		return fail_at(grp, err, errlen, "auth.jwt must be a group");
+	warn_unknown(grp, jwt_keys);
+	if (get_str(grp, "jwks_file", &conf->jwt_jwks_file, err, errlen) ||
+	    get_str(grp, "issuer", &conf->jwt_issuer, err, errlen) ||
+	    get_str(grp, "audience", &conf->jwt_audience, err, errlen) ||
+	    get_intf(grp, "clock_skew_s", 0, &conf->jwt_clock_skew_s, err, errlen) ||
+	    get_intf(grp, "max_lifetime_s", 1, &conf->jwt_max_lifetime_s, err, errlen))
+		return -1;
+	if (conf->jwt_clock_skew_s > CI_JWT_SKEW_MAX)
+		return fail_at(grp, err, errlen, "auth.jwt.clock_skew_s is too large (max 3600)");
+	if (conf->jwt_max_lifetime_s > CI_JWT_LIFETIME_MAX)
+		return fail_at(grp, err, errlen, "auth.jwt.max_lifetime_s is too large (max 30 days)");
+	keys = config_setting_get_member(grp, "keys");
+	if (!keys)
+		return 0;
+	if (!config_setting_is_list(keys))
+		return fail_at(keys, err, errlen, "auth.jwt.keys must be a list of { kid; file; }");
+	for (int i = 0; i < config_setting_length(keys); i++) {
+		const config_setting_t *k = config_setting_get_elem(keys, (unsigned)i);
+		const char *kid = NULL, *file = NULL;
+		unsigned algs;
+
+		if (!config_setting_is_group(k) || !config_setting_lookup_string(k, "file", &file))
+			return fail_at(k, err, errlen, "each auth.jwt key needs a file (PEM public "
+						       "key)");
+		warn_unknown(k, jwt_key_keys);
+		config_setting_lookup_string(k, "kid", &kid);
+		if (parse_algs(config_setting_get_member(k, "algs"), &algs, err, errlen))
+			return -1;
+		if (add_jwt_key(conf, kid, file, algs))
+			return fail_at(k, err, errlen, "too many auth.jwt keys");
+	}
+	return 0;
+}
+
+static int parse_accept_word(const char *w, size_t n, unsigned *out)
+{
+	if (n == 7 && !strncmp(w, "api_key", 7))
+		*out |= CI_ACCEPT_API_KEY;
+	else if (n == 13 && !strncmp(w, "librechat_jwt", 13))
+		*out |= CI_ACCEPT_JWT;
+	else
+		return -1;
+	return 0;
+}
+
+static int load_accept(struct ci_conf *conf, const config_setting_t *arr, char *err,
+		       size_t errlen)
+{
+	if (!arr)
+		return 0;
+	if (!config_setting_is_array(arr) && !config_setting_is_list(arr))
+		return fail_at(arr, err, errlen, "auth.accept must be an array: [\"api_key\", "
+						 "\"librechat_jwt\"]");
+	conf->auth_accept = 0;
+	for (int i = 0; i < config_setting_length(arr); i++) {
+		const char *w = config_setting_get_string_elem(arr, i);
+
+		if (!w || parse_accept_word(w, strlen(w), &conf->auth_accept))
+			return fail_at(arr, err, errlen, "auth.accept takes \"api_key\" and "
+							 "\"librechat_jwt\"");
+	}
+	if (!conf->auth_accept)
+		return fail_at(arr, err, errlen, "auth.accept is empty: use auth.mode = \"none\" "
+						 "to accept everyone");
 	return 0;
 }
 
@@ -276,6 +399,9 @@ static int load_auth(struct ci_conf *conf, const config_setting_t *grp, char *er
 		}
 		free(mode);
 	}
+	if (load_accept(conf, config_setting_get_member(grp, "accept"), err, errlen) ||
+	    load_jwt(conf, config_setting_get_member(grp, "jwt"), err, errlen))
+		return -1;
 	keys = config_setting_get_member(grp, "keys");
 	if (!keys)
 		return 0;
@@ -290,6 +416,9 @@ static int load_auth(struct ci_conf *conf, const config_setting_t *grp, char *er
 			return fail_at(k, err, errlen, "each auth key needs name and key strings");
 		if (strlen(key) < 16)
 			return fail_at(k, err, errlen, "auth key too short (16 characters minimum)");
+		if (strchr(name, ':') || !*name)
+			return fail_at(k, err, errlen, "auth key names must be non-empty and contain "
+						       "no ':' (reserved for jwt: principals)");
 		if (add_key(conf, name, key))
 			return fail_at(k, err, errlen, "too many auth keys");
 	}
@@ -524,6 +653,30 @@ static int apply_env(struct ci_conf *conf, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	s = getenv("CI_AUTH_ACCEPT");
+	if (s && *s) {
+		unsigned acc = 0;
+
+		for (const char *p = s; *p;) {
+			size_t n = strcspn(p, ",");
+
+			if (parse_accept_word(p, n, &acc)) {
+				snprintf(err, errlen, "environment CI_AUTH_ACCEPT=%s: expected "
+						      "api_key and/or librechat_jwt, comma-separated", s);
+				return -1;
+			}
+			p += n + (p[n] == ',');
+		}
+		conf->auth_accept = acc;
+	}
+	env_str("CI_JWT_JWKS_FILE", &conf->jwt_jwks_file);
+	s = getenv("CI_JWT_PUBLIC_KEY_FILE");
+	if (s && *s && add_jwt_key(conf, getenv("CI_JWT_KID"), s, 0)) {
+		snprintf(err, errlen, "too many JWT keys");
+		return -1;
+	}
+	env_str("CI_JWT_ISSUER", &conf->jwt_issuer);
+	env_str("CI_JWT_AUDIENCE", &conf->jwt_audience);
 	s = getenv("CI_API_KEY");
 	if (s && *s) {
 		if (strlen(s) < 16) {
@@ -543,6 +696,19 @@ static int validate(struct ci_conf *conf, char *err, size_t errlen)
 {
 	const char *where = conf->path ? conf->path : "configuration";
 
+	/*
+	 * auth.accept defaults to what is configured: API keys, plus LibreChat
+	 * JWTs as soon as a verification key exists.
+	 */
+	if (!conf->auth_accept)
+		conf->auth_accept = CI_ACCEPT_API_KEY |
+				    (conf->n_jwt_keys || conf->jwt_jwks_file ? CI_ACCEPT_JWT : 0);
+	if ((conf->auth_accept & CI_ACCEPT_JWT) && !conf->n_jwt_keys && !conf->jwt_jwks_file) {
+		snprintf(err, errlen, "%s: auth.accept includes librechat_jwt but no key verifies "
+				      "tokens: set auth.jwt.keys or auth.jwt.jwks_file "
+				      "(or CI_JWT_PUBLIC_KEY_FILE)", where);
+		return -1;
+	}
 	/* A lower maximum (e.g. CI_MAX_RUN_TIMEOUT_SECONDS=10) lowers the default too. */
 	if (conf->default_run_timeout_s > conf->max_run_timeout_s)
 		conf->default_run_timeout_s = conf->max_run_timeout_s;
@@ -601,6 +767,13 @@ void ci_conf_release(struct ci_conf *conf)
 		free(conf->keys[i].name);
 		free(conf->keys[i].key);
 	}
+	for (int i = 0; i < conf->n_jwt_keys; i++) {
+		free(conf->jwt_keys[i].kid);
+		free(conf->jwt_keys[i].file);
+	}
+	free(conf->jwt_jwks_file);
+	free(conf->jwt_issuer);
+	free(conf->jwt_audience);
 	free(conf->backend);
 	free(conf->plugin_dir);
 	free(conf->storage_path);
@@ -672,7 +845,8 @@ int ci_conf_backend_bool(const struct ci_conf *conf, const char *backend, const 
 
 int ci_conf_check_runnable(const struct ci_conf *conf, char *err, size_t errlen)
 {
-	if (conf->auth_mode == CI_AUTH_KEYS && conf->n_keys == 0) {
+	if (conf->auth_mode == CI_AUTH_KEYS && conf->n_keys == 0 &&
+	    !(conf->auth_accept & CI_ACCEPT_JWT)) {
 		snprintf(err, errlen, "no API key configured: set auth.keys in %s, or CI_API_KEY, "
 				      "or auth.mode = \"none\" explicitly",
 			 conf->path ? conf->path : "the config file");

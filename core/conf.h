@@ -19,6 +19,18 @@ struct ci_api_key {
 
 enum ci_auth_mode { CI_AUTH_KEYS = 0, CI_AUTH_NONE };
 
+/* Credential forms accepted together (auth.accept). */
+#define CI_ACCEPT_API_KEY (1u << 0)
+#define CI_ACCEPT_JWT     (1u << 1) /* LibreChat-minted JWTs (librechat-api.md §3) */
+
+#define CI_MAX_JWT_KEYS 16
+
+struct ci_jwt_key_conf {
+	char *kid;    /* the token header's kid this key verifies */
+	char *file;   /* PEM public key */
+	unsigned algs; /* CI_JWT_* bits allowed, 0 = every alg of the key's type */
+};
+
 /* One entry of the language table (languages = ({ ... }) in ci.conf). */
 struct ci_lang {
 	char *name;        /* canonical LibreChat name: "py" */
@@ -46,8 +58,14 @@ struct ci_conf {
 
 	/* auth */
 	enum ci_auth_mode auth_mode;
+	unsigned auth_accept; /* CI_ACCEPT_* */
 	struct ci_api_key keys[CI_MAX_KEYS];
 	int n_keys;
+	struct ci_jwt_key_conf jwt_keys[CI_MAX_JWT_KEYS];
+	int n_jwt_keys;
+	char *jwt_jwks_file;
+	char *jwt_issuer, *jwt_audience; /* "" = not checked */
+	int jwt_clock_skew_s, jwt_max_lifetime_s;
 
 	/* backend */
 	char *backend;    /* name of the plugin to load */

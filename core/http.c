@@ -22,6 +22,7 @@
 struct ci_http {
 	struct MHD_Daemon *mhd;
 	const struct ci_conf *conf;
+	const struct ci_auth *auth;
 	const struct ci_route *routes;
 	size_t n_routes;
 	void *app;
@@ -288,7 +289,7 @@ static void start_request(struct ci_req *req, const char *url)
 	if (!req->route->open) {
 		key = ci_req_header(req, "X-API-Key");
 		authz = ci_req_header(req, "Authorization");
-		if (ci_auth_check(h->conf, key, authz, req->principal, why, sizeof(why))) {
+		if (ci_auth_check(h->auth, key, authz, req->principal, why, sizeof(why))) {
 			ci_req_reply_error(req, 401, "unauthorized: %s", why);
 			if (req->response)
 				MHD_add_response_header(req->response, "WWW-Authenticate",
@@ -444,8 +445,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	ci_log(CI_LL_WARN, "http.mhd", "msg=\"%s\"", msg);
 }
 
-struct ci_http *ci_http_start(const struct ci_conf *conf, const struct ci_route *routes,
-			      size_t n_routes, void *app, char *err, size_t errlen)
+struct ci_http *ci_http_start(const struct ci_conf *conf, const struct ci_auth *auth,
+			      const struct ci_route *routes, size_t n_routes, void *app, char *err,
+			      size_t errlen)
 {
 	struct ci_http *h = calloc(1, sizeof(*h));
 	struct sockaddr_in6 sa6 = {0};
@@ -458,6 +460,7 @@ struct ci_http *ci_http_start(const struct ci_conf *conf, const struct ci_route 
 	if (!h)
 		return NULL;
 	h->conf = conf;
+	h->auth = auth;
 	h->routes = routes;
 	h->n_routes = n_routes;
 	h->app = app;

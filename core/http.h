@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ci_auth;
 struct ci_conf;
 struct ci_http;
 struct ci_req;
@@ -51,11 +52,13 @@ struct ci_route {
 };
 
 /*
- * Start listening with the given routes (borrowed: must outlive the server).
+ * Start listening with the given routes and authenticator (both borrowed:
+ * they must outlive the server).
  * app is passed to every handler. NULL with err on failure.
  */
-struct ci_http *ci_http_start(const struct ci_conf *conf, const struct ci_route *routes,
-			      size_t n_routes, void *app, char *err, size_t errlen);
+struct ci_http *ci_http_start(const struct ci_conf *conf, const struct ci_auth *auth,
+			      const struct ci_route *routes, size_t n_routes, void *app, char *err,
+			      size_t errlen);
 /* The port actually bound (useful with port 0). */
 int ci_http_port(const struct ci_http *h);
 /* Requests running on workers or waiting for one. */

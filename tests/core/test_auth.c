@@ -10,22 +10,29 @@
 #include "conf.h"
 
 static struct ci_conf conf;
+static struct ci_auth *auth;
 
 static int setup(void **state)
 {
+	char err[256];
+
 	(void)state;
 	ci_conf_defaults(&conf);
+	conf.auth_accept = CI_ACCEPT_API_KEY;
 	conf.keys[0].name = strdup("librechat");
 	conf.keys[0].key = strdup("sekret-0123456789");
 	conf.keys[1].name = strdup("ops");
 	conf.keys[1].key = strdup("other-key-abcdefgh");
 	conf.n_keys = 2;
+	auth = ci_auth_new(&conf, err, sizeof(err));
+	assert_non_null(auth);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
+	ci_auth_free(auth);
 	ci_conf_release(&conf);
 	return 0;
 }
@@ -34,7 +41,7 @@ static int check(const char *xkey, const char *authz, char *principal)
 {
 	char why[128];
 
-	return ci_auth_check(&conf, xkey, authz, principal, why, sizeof(why));
+	return ci_auth_check(auth, xkey, authz, principal, why, sizeof(why));
 }
 
 static void test_secret_equal(void **state)
@@ -91,14 +98,14 @@ static void test_rejections(void **state)
 
 	(void)state;
 	assert_int_equal(check(NULL, NULL, p), -1);
-	assert_int_equal(ci_auth_check(&conf, NULL, NULL, p, why, sizeof(why)), -1);
-	assert_string_equal(why, "missing API key");
-	assert_int_equal(ci_auth_check(&conf, "sekret-012345678", NULL, p, why, sizeof(why)),
+	assert_int_equal(ci_auth_check(auth, NULL, NULL, p, why, sizeof(why)), -1);
+	assert_string_equal(why, "missing credentials");
+	assert_int_equal(ci_auth_check(auth, "sekret-012345678", NULL, p, why, sizeof(why)),
 			 -1);
 	assert_string_equal(why, "invalid API key");
 	assert_int_equal(check(NULL, "Bearer ", p), -1);
 	assert_int_equal(check(NULL, "Basic !!!", p), -1);
-	assert_int_equal(ci_auth_check(&conf, NULL, "Digest x", p, why, sizeof(why)), -1);
+	assert_int_equal(ci_auth_check(auth, NULL, "Digest x", p, why, sizeof(why)), -1);
 	assert_string_equal(why, "unsupported Authorization scheme");
 	/* Base64 of "wrong" */
 	assert_int_equal(check(NULL, "Basic d3Jvbmc=", p), -1);

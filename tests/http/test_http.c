@@ -14,12 +14,14 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 
 #define KEY "test-key-0123456789"
 
 static struct ci_conf conf;
+static struct ci_auth *auth;
 static struct ci_http *srv;
 static size_t streamed;
 
@@ -181,7 +183,10 @@ static void start(int workers, int depth)
 	conf.keys[0].name = strdup("tester");
 	conf.keys[0].key = strdup(KEY);
 	conf.n_keys = 1;
-	srv = ci_http_start(&conf, routes, sizeof(routes) / sizeof(routes[0]), NULL, err,
+	conf.auth_accept = CI_ACCEPT_API_KEY;
+	auth = ci_auth_new(&conf, err, sizeof(err));
+	assert_non_null(auth);
+	srv = ci_http_start(&conf, auth, routes, sizeof(routes) / sizeof(routes[0]), NULL, err,
 			    sizeof(err));
 	assert_non_null(srv);
 }
@@ -198,6 +203,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	ci_http_stop(srv, 2000);
+	ci_auth_free(auth);
 	ci_conf_release(&conf);
 	return 0;
 }
@@ -227,7 +233,7 @@ static void test_auth_forms(void **state)
 	(void)state;
 	request("GET", "/fast", NULL, NULL, 0, 0, &r);
 	assert_int_equal(r.status, 401);
-	assert_string_equal(r.body, "{\"error\":\"unauthorized: missing API key\"}");
+	assert_string_equal(r.body, "{\"error\":\"unauthorized: missing credentials\"}");
 	request("GET", "/fast", "X-API-Key: wrong-key-0123456789", NULL, 0, 0, &r);
 	assert_int_equal(r.status, 401);
 	request("GET", "/fast", "x-api-key: " KEY, NULL, 0, 0, &r);
@@ -324,6 +330,7 @@ static void test_full_queue_is_429(void **state)
 
 	(void)state;
 	ci_http_stop(srv, 2000);
+	ci_auth_free(auth);
 	ci_conf_release(&conf);
 	start(1, 1);
 	for (int i = 0; i < 4; i++) {
@@ -358,6 +365,7 @@ static void test_stop_finishes_in_flight(void **state)
 	pthread_join(t, NULL);
 	assert_int_equal(r.status, 200);
 	/* Restart so teardown has a server to stop. */
+	ci_auth_free(auth);
 	ci_conf_release(&conf);
 	start(4, 16);
 }
