@@ -426,9 +426,13 @@ int dt_http(ci_be *be, const struct dt_req *req, struct dt_resp *resp, ci_call *
 			break;
 		if (req->body_src && (!req->rewind || req->rewind(req->rewind_ctx)))
 			break;
-		be->host->log(be->host->hctx, CI_LOG_WARN, "daytona: %s %s: %s; retry %d/%d",
-			      req->method, req->url,
-			      rc == CI_OK ? "retryable status" : call->err, i + 1, attempts - 1);
+		if (rc == CI_OK)
+			be->host->log(be->host->hctx, CI_LOG_WARN,
+				      "daytona: %s %s: HTTP %d; retry %d/%d", req->method,
+				      req->url, resp->status, i + 1, attempts - 1);
+		else
+			be->host->log(be->host->hctx, CI_LOG_WARN, "daytona: %s; retry %d/%d",
+				      call->err, i + 1, attempts - 1);
 		if (dt_sleep(be, be->conf.retry_backoff_ms * (i + 1), call))
 			break;
 	}

@@ -462,13 +462,16 @@ static int dt_setup(ci_be *be, const char *id, ci_call *call)
 	return rc;
 }
 
+static int dt_destroy_until(ci_be *be, const char *id, int64_t deadline, ci_call *call);
+
 static void dt_delete_quietly(ci_be *be, const char *id, ci_call *call)
 {
 	ci_call sub = *call;
 
+	/* one short try: a sandbox stuck in a transition answers 409 for long */
 	sub.struct_size = sizeof(sub);
-	sub.deadline_ms = dt_now(be) + 5000;
-	if (dt_destroy(be, id, &sub) && sub.err[0])
+	sub.deadline_ms = dt_now(be) + 3000;
+	if (dt_destroy_until(be, id, dt_now(be) + 500, &sub) && sub.err[0])
 		be->host->log(be->host->hctx, CI_LOG_WARN,
 			      "daytona: cleanup of failed sandbox %s: %s (sweep will retry)", id,
 			      sub.err);

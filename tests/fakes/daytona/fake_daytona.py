@@ -17,6 +17,7 @@ whatever commands its clients send.
 
 import argparse
 import http
+import io
 import http.server
 import json
 import os
@@ -73,6 +74,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # --- responses -------------------------------------------------------
     def _start(self, status, ctype, length, extra=None):
         self._status = status
+        # logged before the answer leaves, so a client that reads
+        # /__fake/requests right after its reply always finds it
+        self._log_entry()
         self.send_response(status)
         if ctype:
             self.send_header("Content-Type", ctype)
@@ -131,10 +135,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._status = 0
         self._excerpt = ""
         self._parts = None
-        fake = self.fake
-        entry = {"ts": iso(time.time()), "port": self.role, "method": self.command,
-                 "path": u.path, "query": u.query,
-                 "headers": {k.lower(): v for k, v in self.headers.items()}}
+        self._entry = {"ts": iso(time.time()), "port": self.role, "method": self.command,
+                       "path": u.path, "query": u.query,
+                       "headers": {k.lower(): v for k, v in self.headers.items()}}
         try:
             if self._fault():
                 return
@@ -149,12 +152,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             if self._body is not None and not self._body.done:
                 self.close_connection = True
-            entry.update(status=self._status, body_excerpt=self._excerpt)
-            if self._parts is not None:
-                entry["parts"] = self._parts
-            if not self.path_only.startswith("/__fake"):
-                with fake.lock:
-                    fake.log(entry)
+            self._log_entry()
+
+    def _log_entry(self):
+        entry, self._entry = self._entry, None
+        if entry is None or self.path_only.startswith("/__fake") or \
+                isinstance(self.wfile, io.BytesIO):
+            if entry is not None and isinstance(self.wfile, io.BytesIO):
+                self._entry = entry  # after_dispatch: log the fault's answer instead
+            return
+        entry.update(status=self._status, body_excerpt=self._excerpt)
+        if self._parts is not None:
+            entry["parts"] = self._parts
+        with self.fake.lock:
+            self.fake.log(entry)
 
     def _fault(self):
         if self.path_only.startswith("/__fake"):
@@ -172,6 +183,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return True
         if not rule.get("status"):
             return False
+        if rule.get("after_dispatch"):
+            # do the real work, then lose its answer (a reply lost in transit)
+            real, self.wfile = self.wfile, io.BytesIO()
+            try:
+                self._dispatch()
+            finally:
+                self.wfile = real
         self.body().drain()
         body = rule.get("body")
         if rule.get("empty_body") or body is None:

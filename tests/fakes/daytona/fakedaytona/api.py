@@ -141,6 +141,9 @@ def _list(h, fake):
         limit = 0
     if limit < 1 or limit > 200:
         return h.api_error(400, "limit must not be greater than 200, limit must not be less than 1")
+    cap = fake.config.get("page_limit_cap")  # test knob: force pagination
+    if cap:
+        limit = min(limit, int(cap))
     start = 0
     if "cursor" in h.query:
         try:
