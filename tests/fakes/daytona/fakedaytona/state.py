@@ -154,9 +154,7 @@ class Fake:
         return {"started": "started", "stopped": "stopped", "destroyed": "destroyed"}.get(d, d)
 
     def _outcome(self, sb):
-        if sb.behavior in ("error", "stuck-creating"):
-            return {"error": "error", "stuck-creating": "stuck"}[sb.behavior]
-        return self.config["create_outcome"]
+        return sb.outcome
 
     def step(self, sb):
         """The next state and its dwell time in ms, or None when settled."""
@@ -254,6 +252,9 @@ class Fake:
 
     def create(self, body):
         sb = Sandbox(self, body, self.now_ms(), self.wall())
+        # fixed at creation, so changing create_outcome later affects new sandboxes only
+        sb.outcome = {"error": "error", "stuck-creating": "stuck"}.get(
+            sb.behavior, self.config["create_outcome"])
         now_iso = self._iso_now()
         sb.dto["createdAt"] = sb.dto["updatedAt"] = sb.dto["lastActivityAt"] = now_iso
         self.sandboxes[sb.id] = sb
