@@ -1,9 +1,9 @@
-# ci_add_backend(<name> VERSION x.y.z SOURCES ... [LIBS ...])
+# ci_add_backend(<name> VERSION x.y.z SOURCES ... [LIBS ...] [NO_INSTALL])
 #
 # Builds ci-backend-<name>.so from an OBJECT library (ci_be_<name>_obj) that
 # the plugin's own unit tests can link directly. Plugins see only include/.
 function(ci_add_backend name)
-	cmake_parse_arguments(B "" "VERSION" "SOURCES;LIBS" ${ARGN})
+	cmake_parse_arguments(B "NO_INSTALL" "VERSION" "SOURCES;LIBS" ${ARGN})
 	if(NOT B_VERSION)
 		message(FATAL_ERROR "ci_add_backend(${name}): VERSION is required")
 	endif()
@@ -19,5 +19,7 @@ function(ci_add_backend name)
 		# into the core is a bug, and -z defs makes it a build error.
 		target_link_options(ci_be_${name} PRIVATE -Wl,-z,defs)
 	endif()
-	install(TARGETS ci_be_${name} LIBRARY DESTINATION ${CI_INSTALL_PLUGIN_DIR})
+	if(NOT B_NO_INSTALL)
+		install(TARGETS ci_be_${name} LIBRARY DESTINATION ${CI_INSTALL_PLUGIN_DIR})
+	endif()
 endfunction()

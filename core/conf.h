@@ -106,6 +106,12 @@ int ci_conf_backend_int(const struct ci_conf *conf, const char *backend, const c
 int ci_conf_backend_bool(const struct ci_conf *conf, const char *backend, const char *key,
 			 int *out);
 
+/*
+ * Checks that need the final environment and hold only for a server about
+ * to run (an API key exists unless auth is explicitly off). -1 with err.
+ */
+int ci_conf_check_runnable(const struct ci_conf *conf, char *err, size_t errlen);
+
 /* Language by name or alias (case-insensitive); NULL when unknown. */
 const struct ci_lang *ci_conf_find_lang(const struct ci_conf *conf, const char *name);
 

@@ -43,6 +43,7 @@
 #define CI_ABI_MAJOR    1
 #define CI_ABI_MINOR    0
 #define CI_ABI_VERSION  ((uint32_t)CI_ABI_MAJOR << 16 | CI_ABI_MINOR)
+#define CI_ABI_STRING   "1.0" /* CI_ABI_MAJOR.CI_ABI_MINOR, for messages */
 #define CI_ENTRY_SYMBOL "ci_backend_v1"
 #define CI_EXPORT       __attribute__((visibility("default")))
 

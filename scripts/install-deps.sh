@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing ci-server needs on Debian 12.
+# Idempotent: packages already present are skipped by apt.
+#   scripts/install-deps.sh          build + run (embedded bwrap backend)
+#   scripts/install-deps.sh --test   plus everything the test suite uses
+set -euo pipefail
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+
+pkgs=(build-essential cmake pkg-config curl ca-certificates
+	libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libssl-dev
+	libseccomp-dev libarchive-dev libcmocka-dev
+	bubblewrap)
+if [ "$want_test" = 1 ]; then
+	pkgs+=(wrk python3 jq)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}"
+	$sudo_cmd apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >/dev/null
+fi
+if ! command -v node >/dev/null 2>&1 && [ "$want_test" = 1 ]; then
+	$sudo_cmd apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq nodejs npm >/dev/null
+fi
+# The languages the sandboxes run (host toolchains for the bwrap backend).
+"$(dirname "$0")/install-languages.sh"

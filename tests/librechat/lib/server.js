@@ -1,0 +1,155 @@
+'use strict';
+/*
+ * Starts a private ci-server for one test file: loopback, port chosen by the
+ * kernel (CI_PORT=0, read back from the server.listening log line), a fresh
+ * storage directory, a random API key. stop() kills it and removes the
+ * directory.
+ */
+const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const http = require('node:http');
+
+const HERE = path.resolve(__dirname, '..');
+
+/* Every request the tests make goes to 127.0.0.1: no proxy may intercept it. */
+for (const k of ['http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'all_proxy',
+	'ALL_PROXY', 'PROXY'])
+	delete process.env[k];
+process.env.NO_PROXY = process.env.no_proxy = '127.0.0.1,localhost';
+
+function serverBin() {
+	const bin = process.env.CI_SERVER_BIN || path.resolve(HERE, '../../build/ci-server');
+	if (!fs.existsSync(bin))
+		throw new Error(`ci-server binary not found at ${bin} (set CI_SERVER_BIN)`);
+	return path.resolve(bin);
+}
+
+/* The backend tests run against: the real sandbox unless told otherwise. */
+function backendName() {
+	return process.env.CI_TEST_BACKEND || 'bwrap';
+}
+
+function getHealth(port) {
+	return new Promise((resolve) => {
+		const req = http.get({ host: '127.0.0.1', port, path: '/health', timeout: 2000 },
+			(res) => {
+				res.resume();
+				res.on('end', () => resolve(res.statusCode));
+			});
+		req.on('error', () => resolve(0));
+		req.on('timeout', () => req.destroy());
+	});
+}
+
+/**
+ * opts.env: extra environment (e.g. {CI_MAX_FILE_SIZE_BYTES: '1024'});
+ * opts.authMode: 'keys' (default) or 'none'; opts.config: ci.conf text (CI_CONFIG).
+ * Resolves to { port, host, key, base, root, storage, log(), stop() }:
+ * base is 'http://127.0.0.1:<port>/v1', root the same without /v1.
+ */
+async function startServer(opts = {}) {
+	const bin = serverBin();
+	const backend = opts.backend || backendName();
+	const plugins = path.join(path.dirname(bin), 'plugins');
+	if (!fs.existsSync(path.join(plugins, `ci-backend-${backend}.so`)))
+		throw new Error(`backend plugin ci-backend-${backend}.so is not built in ${plugins} ` +
+			`(configure with -DCI_BACKENDS=${backend}, or set CI_TEST_BACKEND)`);
+	const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'ci-lc-store-'));
+	const key = crypto.randomBytes(16).toString('hex');
+	let config = {};
+	if (opts.config) {
+		const f = `${storage}.conf`;
+		fs.writeFileSync(f, opts.config);
+		config = { CI_CONFIG: f };
+	}
+	const env = {
+		PATH: process.env.PATH,
+		HOME: process.env.HOME || os.homedir(),
+		TMPDIR: process.env.TMPDIR || '/tmp',
+		CI_HOST: '127.0.0.1',
+		CI_PORT: '0',
+		CI_BACKEND: backend,
+		CI_FILE_STORAGE_PATH: storage,
+		CI_PLUGIN_DIR: plugins,
+		CI_LOG_LEVEL: 'info',
+		/* Sanitizer builds report through these. */
+		...Object.fromEntries(['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']
+			.filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
+		...(opts.authMode === 'none' ? { CI_AUTH_MODE: 'none' } : { CI_API_KEY: key }),
+		...config,
+		...(opts.env || {}),
+	};
+	const child = spawn(bin, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+	let output = '';
+	let exited = null;
+	const onData = (d) => { output += d.toString(); };
+	child.stdout.on('data', onData);
+	child.stderr.on('data', onData);
+	const cleanup = () => {
+		fs.rmSync(storage, { recursive: true, force: true });
+		if (config.CI_CONFIG)
+			fs.rmSync(config.CI_CONFIG, { force: true });
+	};
+	/* Never outlive the test process, even when it ends without stop(). */
+	const reap = () => {
+		if (!exited)
+			child.kill('SIGKILL');
+		cleanup();
+	};
+	process.once('exit', reap);
+	child.on('exit', (code, sig) => { exited = { code, sig }; });
+	const deadline = Date.now() + 15000;
+	let port = 0;
+	while (!port) {
+		const m = /server\.listening .*port=(\d+)/.exec(output);
+		if (m)
+			port = Number(m[1]);
+		else if (exited || Date.now() > deadline) {
+			child.kill('SIGKILL');
+			cleanup();
+			throw new Error(`ci-server did not start (exit ${JSON.stringify(exited)}):\n${output}`);
+		} else
+			await new Promise((r) => setTimeout(r, 20));
+	}
+	while ((await getHealth(port)) !== 200) {
+		if (exited || Date.now() > deadline) {
+			child.kill('SIGKILL');
+			cleanup();
+			throw new Error(`ci-server /health never answered 200:\n${output}`);
+		}
+		await new Promise((r) => setTimeout(r, 50));
+	}
+
+	const root = `http://127.0.0.1:${port}`;
+	return {
+		port,
+		host: '127.0.0.1',
+		key: opts.authMode === 'none' ? null : key,
+		root,
+		base: `${root}/v1`,
+		storage,
+		backend,
+		log: () => output,
+		/* Stops the server; throws if it had died or exits uncleanly (sanitizers). */
+		async stop() {
+			const wasRunning = !exited;
+			if (wasRunning) {
+				const done = new Promise((r) => child.once('exit', r));
+				child.kill('SIGTERM');
+				const t = setTimeout(() => child.kill('SIGKILL'), 10000);
+				await done;
+				clearTimeout(t);
+			}
+			cleanup();
+			process.removeListener('exit', reap);
+			if (!wasRunning || exited.code !== 0)
+				throw new Error(`ci-server ${wasRunning ? 'exited uncleanly' : 'died'} ` +
+					`(${JSON.stringify(exited)}):\n${output.slice(-4000)}`);
+		},
+	};
+}
+
+module.exports = { startServer, serverBin, backendName };
