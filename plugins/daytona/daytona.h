@@ -158,19 +158,41 @@ struct dt_script {
 };
 
 struct dt_framed {
-	char status; /* R ran, C cd failed, L symlink refused, N path missing */
+	char status; /* R ran, C cd failed, L symlink refused, N path missing, M no mktemp;
+		      * in poll frames: R running, X exited, G state gone */
 	int exit_code;
 	int64_t wall_ms; /* -1 when the sandbox could not measure it */
-	int64_t out_size, err_size; /* before truncation */
-	struct dt_buf out, err;     /* decoded, truncated to max_output */
+	int64_t out_size, err_size; /* file sizes so far (all bytes, before any cap) */
+	char dir[256];              /* the exec's state directory in the sandbox */
+	struct dt_buf out, err;     /* the slices this frame carried (decoded) */
 };
 
+/*
+ * One shell round trip: run script (it returns within about wait_ms) and
+ * put what it printed into *result. The plugin's is /process/execute; the
+ * unit tests run sh locally.
+ */
+typedef int (*dt_shell_fn)(void *ctx, const char *script, int64_t wait_ms, struct dt_buf *result,
+			   ci_call *call);
+
 void dt_make_delim(char delim[DT_DELIM_LEN + 1]);
-int dt_script_build(struct dt_buf *b, const struct dt_script *s, ci_call *call);
-/* Find and decode the framed output in result; -1 when there is none. */
+/* The first script of an exec: start the program in the background, then poll. */
+int dt_script_build(struct dt_buf *b, const struct dt_script *s, int64_t chunk, int64_t wait_ms,
+		    ci_call *call);
+/* A later poll: wait up to wait_ms for output past the offsets or the exit. */
+int dt_poll_build(struct dt_buf *b, const char *delim, const char *dir, const int64_t off[2],
+		  const int64_t chunk[2], int64_t wait_ms);
+/* Find and decode the last frame in result; -1 when there is none. */
 int dt_framed_parse(const char *result, size_t len, const char *delim, struct dt_framed *f);
 void dt_framed_free(struct dt_framed *f);
-/* Run a script through /process/execute; f is filled on CI_OK. */
+/*
+ * Run s to completion through shell, streaming output into sink (or, when
+ * sink is NULL, collecting up to s->max_output per stream into f->out and
+ * f->err). f->status, exit_code, wall_ms and sizes describe the run.
+ */
+int dt_exec_loop(ci_be *be, dt_shell_fn shell, void *sctx, struct dt_script *s,
+		 const ci_sink *sink, struct dt_framed *f, int *timed_out, ci_call *call);
+/* dt_exec_loop through the sandbox's /process/execute, collecting output. */
 int dt_run_framed(ci_be *be, const char *id, struct dt_script *s, struct dt_framed *f,
 		  int *timed_out, ci_call *call);
 int dt_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_result *res,

@@ -107,36 +107,67 @@ static int dt_mp_rewind(void *ctx)
 	return 0;
 }
 
-static int dt_chmod(ci_be *be, const char *id, const char *path, uint32_t mode, ci_call *call)
+/*
+ * Move the staged upload into place: only when its directory resolves
+ * inside data_dir without a symlink, with rename(2) (mv -T), which replaces
+ * a symlink at the target instead of writing through it and never leaves a
+ * half-written file behind.
+ */
+static int dt_place(ci_be *be, const char *id, const char *tmp, const char *dest,
+		    const char *dir, uint32_t mode, const char *path, ci_call *call)
 {
+	static const char place[] =
+		"r=$(realpath -e -- \"$4\") && d=$(realpath -e -- \"$3\") && [ \"$d\" = \"$r$5\" ] ||"
+		" { rm -f -- \"$1\"; echo 'resolves through a symlink' >&2; exit 3; }\n"
+		"chmod \"$6\" -- \"$1\" && mv -fT -- \"$1\" \"$2\" || { rm -f -- \"$1\"; exit 4; }\n";
 	char m[16];
-	const char *argv[] = {"chmod", m, "--", path, NULL};
+	const char *argv[] = {"sh", "-c", place, "sh", tmp, dest, dir, be->conf.data_dir,
+			      dir + strlen(be->conf.data_dir), m, NULL};
 	struct dt_script s = {.argv = argv, .cwd = "/", .max_output = 4096};
 	struct dt_framed f;
 	int rc, to;
 
-	snprintf(m, sizeof(m), "%o", (unsigned)(mode & 07777));
+	snprintf(m, sizeof(m), "%o", (unsigned)(mode ? mode & 07777 : 0644));
 	s.timeout_ms = dt_fs_timeout(be, call);
 	rc = dt_run_framed(be, id, &s, &f, &to, call);
-	if (!rc && (to || f.exit_code))
-		rc = ci_fail(call, CI_E_BACKEND, "chmod %s %s failed: %.80s", m, path,
+	if (rc)
+		return rc;
+	if (to || f.exit_code == 3)
+		rc = ci_fail(call, CI_E_INVAL, "put %s: the directory resolves through a symlink",
+			     path);
+	else if (f.exit_code)
+		rc = ci_fail(call, CI_E_INVAL, "put %s: cannot replace it: %.100s", path,
 			     f.err.data ? f.err.data : "");
 	dt_framed_free(&f);
 	return rc;
+}
+
+static void dt_unstage(ci_be *be, const char *id, const char *tmp, ci_call *call)
+{
+	const char *argv[] = {"rm", "-f", "--", tmp, NULL};
+	struct dt_script s = {.argv = argv, .cwd = "/", .max_output = 1024, .timeout_ms = 5000};
+	struct dt_framed f;
+	ci_call sub = *call;
+	int to;
+
+	sub.struct_size = sizeof(sub);
+	sub.deadline_ms = dt_now(be) + 8000;
+	if (!dt_run_framed(be, id, &s, &f, &to, &sub))
+		dt_framed_free(&f);
 }
 
 int dt_put(ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
 	   ci_call *call)
 {
 	struct dt_mp mp = {.src = src};
-	struct dt_buf dest = {0};
+	struct dt_buf dest = {0}, tmp = {0}, dir = {0};
 	struct dt_resp resp = {0};
 	struct dt_req req = {.method = "POST", .flags = DT_IDEMPOTENT | DT_UPLOAD,
 			     .rewind = dt_mp_rewind, .rewind_ctx = &mp};
-	char bnd[48], ctype[96], rnd[25];
+	char bnd[48], ctype[96], rnd[25], *slash;
 	ci_source body = {dt_mp_read, &mp, 0, -1};
 	json_t *j = NULL, *f0;
-	int rc;
+	int rc, staged = 0;
 
 	rc = dt_check_id(id, call);
 	if (rc)
@@ -146,7 +177,14 @@ int dt_put(ci_be *be, const char *id, const char *path, const ci_source *src, ui
 	rc = dt_map_path(be, path, 0, &dest, call);
 	if (rc)
 		goto out;
+	/* stage next to the target (same filesystem), then rename into place */
 	dt_random_hex(rnd, 12);
+	slash = strrchr(dest.data, '/');
+	if (dt_buf_add(&tmp, dest.data, (size_t)(slash - dest.data)) ||
+	    dt_buf_printf(&tmp, "/.ci-put-%s", rnd)) {
+		rc = ci_fail(call, CI_E_NOMEM, "out of memory");
+		goto out;
+	}
 	snprintf(bnd, sizeof(bnd), "ci-daytona-%s", rnd);
 	snprintf(ctype, sizeof(ctype), "multipart/form-data; boundary=%s", bnd);
 	/* the .path part must precede its .file part (daytona-api.md 6.4) */
@@ -154,7 +192,7 @@ int dt_put(ci_be *be, const char *id, const char *path, const ci_source *src, ui
 			  "--%s\r\nContent-Disposition: form-data; name=\"files[0].path\"\r\n\r\n"
 			  "%s\r\n--%s\r\nContent-Disposition: form-data; name=\"files[0].file\"; "
 			  "filename=\"upload\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-			  bnd, dest.data, bnd) ||
+			  bnd, tmp.data, bnd) ||
 	    dt_buf_printf(&mp.tail, "\r\n--%s--\r\n", bnd)) {
 		rc = ci_fail(call, CI_E_NOMEM, "out of memory");
 		goto out;
@@ -163,6 +201,7 @@ int dt_put(ci_be *be, const char *id, const char *path, const ci_source *src, ui
 	body.size = mp.total;
 	req.ctype = ctype;
 	req.body_src = &body;
+	staged = 1;
 	rc = dt_toolbox(be, id, "/files/bulk-upload", &req, &resp, call);
 	if (rc)
 		goto out;
@@ -180,13 +219,20 @@ int dt_put(ci_be *be, const char *id, const char *path, const ci_source *src, ui
 			     (long long)src->size);
 		goto out;
 	}
-	/* uploads land as 0644; anything else needs a chmod */
-	if (mode && (mode & 07777) != 0644)
-		rc = dt_chmod(be, id, dest.data, mode, call);
+	*slash = '\0';
+	rc = dt_buf_str(&dir, dest.data) ? ci_fail(call, CI_E_NOMEM, "out of memory") : CI_OK;
+	*slash = '/';
+	if (!rc)
+		rc = dt_place(be, id, tmp.data, dest.data, dir.data, mode, path, call);
+	staged = 0;
 out:
+	if (rc && staged && rc != CI_E_NOTFOUND)
+		dt_unstage(be, id, tmp.data, call);
 	json_decref(j);
 	dt_resp_free(&resp);
 	dt_buf_free(&dest);
+	dt_buf_free(&tmp);
+	dt_buf_free(&dir);
 	dt_buf_free(&mp.head);
 	dt_buf_free(&mp.tail);
 	return rc;

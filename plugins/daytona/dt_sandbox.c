@@ -238,6 +238,13 @@ int dt_ensure_started(ci_be *be, const char *id, int64_t deadline_ms, ci_call *c
 			goto out;
 		}
 		st = json_string_value(json_object_get(dto, "state"));
+		if (!strcmp(st, "destroyed") || !strcmp(st, "destroying") ||
+		    !strcmp(json_string_value(json_object_get(dto, "desiredState")) ?: "",
+			    "destroyed")) {
+			json_decref(dto);
+			rc = ci_fail(&sub, CI_E_NOTFOUND, "sandbox %s is being destroyed", id);
+			goto out;
+		}
 		if (!strcmp(st, "started")) {
 			rc = dt_learn_toolbox(be, id, dto, &sub);
 			json_decref(dto);
@@ -249,13 +256,6 @@ int dt_ensure_started(ci_be *be, const char *id, int64_t deadline_ms, ci_call *c
 			rc = ci_fail(&sub, CI_E_BACKEND, "sandbox %s failed: %s%s%s", id, st,
 				     why ? ": " : "", why ? why : "");
 			json_decref(dto);
-			goto out;
-		}
-		if (!strcmp(st, "destroyed") || !strcmp(st, "destroying") ||
-		    !strcmp(json_string_value(json_object_get(dto, "desiredState")) ?: "",
-			    "destroyed")) {
-			json_decref(dto);
-			rc = ci_fail(&sub, CI_E_NOTFOUND, "sandbox %s is being destroyed", id);
 			goto out;
 		}
 		if ((!strcmp(st, "stopped") || !strcmp(st, "archived")) && started_once < 3) {

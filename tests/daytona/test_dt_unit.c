@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -46,24 +47,60 @@ static char *run_script(const char *shell, const char *script, size_t *len)
 	return out.data;
 }
 
-static void framed_run(const char *shell, struct dt_script *s, struct dt_framed *f)
+static int64_t mono_ms(void *hctx)
 {
-	struct dt_buf b = {0};
-	ci_call call = {0};
-	size_t len;
-	char *res;
+	struct timespec ts;
 
-	memcpy(s->delim, D, sizeof(D));
+	(void)hctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void quiet_log(void *hctx, int level, const char *fmt, ...)
+{
+	(void)hctx;
+	(void)level;
+	(void)fmt;
+}
+
+/* The exec loop's transport, run locally: the script through SHELL -s. */
+static int local_shell(void *ctx, const char *script, int64_t wait_ms, struct dt_buf *result,
+		       ci_call *call)
+{
+	size_t len;
+	char *r = run_script(ctx, script, &len);
+
+	(void)wait_ms;
+	(void)call;
+	assert_int_equal(dt_buf_add(result, r, len), 0);
+	free(r);
+	return CI_OK;
+}
+
+static ci_host uhost = {.now_ms = mono_ms, .log = quiet_log};
+
+static int loop_run(const char *shell, struct dt_script *s, const ci_sink *sink,
+		    struct dt_framed *f)
+{
+	struct ci_be be = {.host = &uhost};
+	ci_call call = {.struct_size = sizeof(call)};
+	int to = 0, rc;
+
+	be.conf.exec_grace_ms = 3000;
+	call.deadline_ms = mono_ms(NULL) + 60000;
 	if (!s->max_output)
 		s->max_output = 1 << 20;
 	if (!s->timeout_ms)
 		s->timeout_ms = 10000;
-	assert_int_equal(dt_script_build(&b, s, &call), CI_OK);
-	res = run_script(shell, b.data, &len);
-	if (dt_framed_parse(res, len, D, f) != 0)
-		fail_msg("no frame in: %s", res);
-	free(res);
-	dt_buf_free(&b);
+	rc = dt_exec_loop(&be, local_shell, (void *)shell, s, sink, f, &to, &call);
+	if (rc)
+		fail_msg("exec loop: %d %s", rc, call.err);
+	return to;
+}
+
+static void framed_run(const char *shell, struct dt_script *s, struct dt_framed *f)
+{
+	loop_run(shell, s, NULL, f);
 }
 
 static void test_exec_split_real_shells(void **state)
@@ -161,6 +198,73 @@ static void test_exec_truncation(void **state)
 	dt_framed_free(&f);
 }
 
+struct timed {
+	int64_t t0, first, chunks;
+	struct dt_buf out;
+};
+
+static int timed_write(void *ctx, int stream, const void *buf, size_t len)
+{
+	struct timed *t = ctx;
+
+	if (stream != CI_STREAM_STDOUT)
+		return 0;
+	if (t->first < 0)
+		t->first = mono_ms(NULL) - t->t0;
+	t->chunks++;
+	return dt_buf_add(&t->out, buf, len);
+}
+
+static void test_exec_streams_while_running(void **state)
+{
+	const char *argv[] = {"sh", "-c", "echo first; sleep 1.5; echo second; head -c 300000 "
+					  "/dev/zero",
+			      NULL};
+	struct dt_script s = {.argv = argv, .cwd = "/"};
+	struct timed t = {.first = -1};
+	ci_sink sink = {timed_write, &t};
+	struct dt_framed f;
+
+	(void)state;
+	t.t0 = mono_ms(NULL);
+	loop_run("/bin/sh", &s, &sink, &f);
+	assert_true(t.first >= 0 && t.first < 1000);
+	assert_true(mono_ms(NULL) - t.t0 >= 1500);
+	assert_int_equal(t.out.len, 13 + 300000);
+	assert_memory_equal(t.out.data, "first\nsecond\n", 13);
+	assert_true(t.chunks >= 3); /* streamed, and big slices cut in pieces */
+	assert_int_equal(f.exit_code, 0);
+	dt_buf_free(&t.out);
+	dt_framed_free(&f);
+}
+
+static int stop_after_one(void *ctx, int stream, const void *buf, size_t len)
+{
+	int *n = ctx;
+
+	(void)buf;
+	(void)len;
+	if (stream == CI_STREAM_STDOUT)
+		(*n)++;
+	return stream == CI_STREAM_STDOUT;
+}
+
+static void test_exec_sink_declines(void **state)
+{
+	/* the sink declines stdout at once; the program still runs to its end */
+	const char *argv[] = {"sh", "-c", "echo a; sleep 0.5; echo b; echo done >&2; exit 4", NULL};
+	struct dt_script s = {.argv = argv, .cwd = "/"};
+	int n = 0;
+	ci_sink sink = {stop_after_one, &n};
+	struct dt_framed f;
+
+	(void)state;
+	loop_run("/bin/sh", &s, &sink, &f);
+	assert_int_equal(n, 1);
+	assert_int_equal(f.exit_code, 4);
+	dt_framed_free(&f);
+}
+
 static void test_nolink_check(void **state)
 {
 	char root[] = "/tmp/dt-root-XXXXXX", p[300], q[300];
@@ -204,16 +308,17 @@ static void test_frame_parse_edges(void **state)
 {
 	struct dt_framed f;
 	/* shell noise, then an injected frame, then the real (last) one */
-	const char res[] = "sh: noise\n" D " R 9 x x 1 1\naGk=\n" D "-\n\n" D ".\n"
-			   "\n" D " R 4 100 3000100 2 0\naGk=\n" D "-\n\n" D ".\n";
-	const char bad1[] = "\n" D " R 0 1 2 0 0\n" D "-\n";   /* no end */
-	const char bad2[] = "\n" D " R zero\n" D "-\n" D ".\n"; /* bad header */
-	const char bad3[] = "\n" D " R 0 1 2 0 0\n!!!\n" D "-\n" D ".\n";
+	const char res[] = "sh: noise\n" D " X 9 x x 1 1 /tmp/a\naGk=\n" D "-\n\n" D ".\n"
+			   "\n" D " X 4 100 3000100 2 0 /tmp/b\naGk=\n" D "-\n\n" D ".\n";
+	const char bad1[] = "\n" D " X 0 1 2 0 0 /t\n" D "-\n";   /* no end */
+	const char bad2[] = "\n" D " X zero\n" D "-\n" D ".\n";    /* bad header */
+	const char bad3[] = "\n" D " X 0 1 2 0 0 /t\n!!!\n" D "-\n" D ".\n";
 
 	(void)state;
 	assert_int_equal(dt_framed_parse(res, sizeof(res) - 1, D, &f), 0);
 	assert_int_equal(f.exit_code, 4);
 	assert_int_equal(f.wall_ms, 3);
+	assert_string_equal(f.dir, "/tmp/b");
 	assert_string_equal(f.out.data, "hi");
 	assert_int_equal(f.err.len, 0);
 	dt_framed_free(&f);
@@ -359,6 +464,8 @@ int main(void)
 		cmocka_unit_test(test_exec_missing_cwd_and_command),
 		cmocka_unit_test(test_exec_timeout_kills_group),
 		cmocka_unit_test(test_exec_truncation),
+		cmocka_unit_test(test_exec_streams_while_running),
+		cmocka_unit_test(test_exec_sink_declines),
 		cmocka_unit_test(test_nolink_check),
 		cmocka_unit_test(test_frame_parse_edges),
 		cmocka_unit_test(test_list_shapes),

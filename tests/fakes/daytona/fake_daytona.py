@@ -150,7 +150,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            if self._body is not None and not self._body.done:
+            # an answer sent before the body was read (auth, gating, faults)
+            # must not leave the body to be parsed as the next request
+            try:
+                body = self.body()
+                if not body.done and (body.chunked or body.left <= (1 << 20)):
+                    body.drain()
+            except (BodyError, OSError):
+                pass
+            if not self.body().done:
                 self.close_connection = True
             self._log_entry()
 
