@@ -302,8 +302,11 @@ static const char *dt_snapshot_for(ci_be *be, const ci_create_spec *spec, int *i
 			return v;
 		}
 	}
-	if (spec->image && *spec->image)
-		return spec->image;
+	/*
+	 * spec->image is not used: the core's language table names container
+	 * images there (ci-sandbox-python), which no Daytona org has as a
+	 * snapshot. Snapshots are configured here, per runtime.
+	 */
 	return be->conf.snapshot;
 }
 

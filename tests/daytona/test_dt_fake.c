@@ -463,6 +463,27 @@ static void test_bad_snapshot_is_backend_error(void **state)
 	assert_int_equal(create("o", "s", id), CI_E_BACKEND);
 }
 
+static void test_image_per_runtime_builds(void **state)
+{
+	char id[CI_ID_MAX];
+	ci_call call;
+	json_t *sb;
+
+	(void)state;
+	B->fini(be);
+	cfg_put("images.python", 's', "python:3.12-slim", 0);
+	cfg_put("cpu", 'i', NULL, 2);
+	assert_int_equal(plugin_init(&call), CI_OK);
+	assert_int_equal(create("o", "s", id), CI_OK);
+	sb = fake_sandbox(id);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(sb, "buildInfo"),
+							      "dockerfileContent")),
+			    "FROM python:3.12-slim\n");
+	assert_int_equal(json_integer_value(json_object_get(sb, "cpu")), 2);
+	assert_null(json_object_get(sb, "snapshot"));
+	json_decref(sb);
+}
+
 /* --- destroy, auth, gone ---------------------------------------------------------------- */
 
 static void test_destroy_retries_409(void **state)
@@ -730,6 +751,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_rate_limited_and_dropped, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_snapshot_is_backend_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_per_runtime_builds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_retries_409, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unauthorized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sandbox_gone, setup, teardown),
