@@ -1,6 +1,6 @@
 /*
  * A small ci_host for the Daytona plugin tests: configuration from a
- * table, cmocka-checked memory, and http done with libcurl right here (the
+ * table, malloc'ed memory, and http done with libcurl right here (the
  * core's host.c is not needed). Also a client for the fake's /__fake API.
  */
 #ifndef CI_TESTS_DT_TEST_HOST_H
