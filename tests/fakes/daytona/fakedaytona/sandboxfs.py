@@ -167,7 +167,9 @@ def run(sb_root, sandbox_id, home, command, cwd, envs, sandbox_env, timeout_s, c
     with split, (exit code, stdout, stderr); raises TimeoutError on timeout
     after killing the process group."""
     ns = namespaces_usable()
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+    # a sandbox's PATH, not the test runner's (pyenv shims and the like)
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "LANG": "C.UTF-8",
            "DAYTONA_SANDBOX_ID": sandbox_id}
     env.update(sandbox_env or {})
     env.update(envs or {})
