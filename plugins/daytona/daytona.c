@@ -3,12 +3,13 @@
  * Sandboxes are Daytona sandboxes driven over the control-plane REST API
  * and each sandbox's toolbox (read docs/backends/daytona.md).
  */
+#include "daytona.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ci/backend_util.h"
-#include "daytona.h"
 
 #define DT_DEFAULT_API_URL "https://app.daytona.io/api"
 
@@ -94,34 +95,38 @@ static int dt_conf_load(ci_be *be, ci_call *call)
 	if (!c->target && (rc = dt_cfg_str(be, "region", NULL, NULL, &c->target, call)))
 		return rc;
 	for (i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
-		rc = dt_cfg_int(be, ints[i].key, ints[i].def, ints[i].min, ints[i].max,
-				ints[i].out, call);
+		rc = dt_cfg_int(be, ints[i].key, ints[i].def, ints[i].min, ints[i].max, ints[i].out,
+				call);
 		if (rc)
 			return rc;
 	}
 	rc = be->host->cfg_bool(be->host->hctx, "get_refuse_symlinks", &b);
 	if (rc == CI_E_INVAL)
-		return ci_fail(call, CI_E_INVAL, "backends.daytona.get_refuse_symlinks must be a "
-				     "boolean");
+		return ci_fail(call, CI_E_INVAL,
+			       "backends.daytona.get_refuse_symlinks must be a "
+			       "boolean");
 	c->get_refuse_symlinks = rc == CI_OK ? b : 1;
 
 	if (!c->api_key)
-		return ci_fail(call, CI_E_INVAL, "no Daytona API key: set backends.daytona.api_key "
-				     "or DAYTONA_API_KEY");
+		return ci_fail(call, CI_E_INVAL,
+			       "no Daytona API key: set backends.daytona.api_key "
+			       "or DAYTONA_API_KEY");
 	if (strncmp(c->api_url, "http://", 7) && strncmp(c->api_url, "https://", 8))
 		return ci_fail(call, CI_E_INVAL, "backends.daytona.api_url must be an http(s) URL");
 	for (i = strlen(c->api_url); i > 8 && c->api_url[i - 1] == '/'; i--)
 		c->api_url[i - 1] = '\0';
 	if (c->data_dir[0] != '/' || strlen(c->data_dir) < 2 || strstr(c->data_dir, "/.") ||
 	    c->data_dir[strlen(c->data_dir) - 1] == '/')
-		return ci_fail(call, CI_E_INVAL, "backends.daytona.data_dir must be an absolute "
-				     "normalised path");
+		return ci_fail(call, CI_E_INVAL,
+			       "backends.daytona.data_dir must be an absolute "
+			       "normalised path");
 	for (i = 0; c->name_prefix[i]; i++) {
 		char ch = c->name_prefix[i];
 
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-') || i > 20)
-			return ci_fail(call, CI_E_INVAL, "backends.daytona.name_prefix must be "
-					     "1-20 of [a-z0-9-]");
+			return ci_fail(call, CI_E_INVAL,
+				       "backends.daytona.name_prefix must be "
+				       "1-20 of [a-z0-9-]");
 	}
 	if (c->poll_max_ms < c->poll_initial_ms)
 		c->poll_max_ms = c->poll_initial_ms;

@@ -17,7 +17,7 @@
 
 #include "ci/backend.h"
 
-#define DT_SDK_VERSION "0.218.0" /* the daemon gates features on it (daytona-api.md 2) */
+#define DT_SDK_VERSION "0.218.0"   /* the daemon gates features on it (daytona-api.md 2) */
 #define DT_DATA_ROOT   "/mnt/data" /* the core's view of the data area */
 #define DT_DELIM_LEN   32
 
@@ -25,8 +25,8 @@ struct dt_conf {
 	char *api_url; /* no trailing '/' */
 	char *api_key;
 	char *target;
-	char *snapshot;  /* default snapshot, NULL = Daytona's default */
-	char *data_dir;  /* in-sandbox directory that backs /mnt/data */
+	char *snapshot; /* default snapshot, NULL = Daytona's default */
+	char *data_dir; /* in-sandbox directory that backs /mnt/data */
 	char *name_prefix;
 	char *ca_file;
 	int64_t cpu, memory_gb, disk_gb; /* only with images (buildInfo) */
@@ -73,8 +73,8 @@ int dt_b64_decode(const char *s, size_t n, struct dt_buf *out);
 /* --- HTTP -------------------------------------------------------------- */
 enum {
 	DT_IDEMPOTENT = 1 << 0, /* retry 5xx/connect errors */
-	DT_NO_RETRY = 1 << 1,   /* never retry (non-idempotent exec) */
-	DT_UPLOAD = 1 << 2,     /* send "Expect:" (no 100-continue wait) */
+	DT_NO_RETRY = 1 << 1,	/* never retry (non-idempotent exec) */
+	DT_UPLOAD = 1 << 2,	/* send "Expect:" (no 100-continue wait) */
 	DT_EXEC_RETRY = 1 << 3, /* retry only what cannot have reached the daemon */
 };
 
@@ -147,7 +147,7 @@ int64_t dt_parse_iso(const char *s);
 struct dt_script {
 	const char *const *argv;
 	const char *const *env; /* "K=V" */
-	const char *cwd;        /* in-sandbox (already mapped) */
+	const char *cwd;	/* in-sandbox (already mapped) */
 	const void *stdin_buf;
 	size_t stdin_len;
 	int64_t timeout_ms;
@@ -161,10 +161,10 @@ struct dt_framed {
 	char status; /* R ran, C cd failed, L symlink refused, N path missing, M no mktemp;
 		      * in poll frames: R running, X exited, G state gone */
 	int exit_code;
-	int64_t wall_ms; /* -1 when the sandbox could not measure it */
+	int64_t wall_ms;	    /* -1 when the sandbox could not measure it */
 	int64_t out_size, err_size; /* file sizes so far (all bytes, before any cap) */
-	char dir[256];              /* the exec's state directory in the sandbox */
-	struct dt_buf out, err;     /* the slices this frame carried (decoded) */
+	char dir[256];		    /* the exec's state directory in the sandbox */
+	struct dt_buf out, err;	    /* the slices this frame carried (decoded) */
 };
 
 /*
@@ -190,8 +190,8 @@ void dt_framed_free(struct dt_framed *f);
  * sink is NULL, collecting up to s->max_output per stream into f->out and
  * f->err). f->status, exit_code, wall_ms and sizes describe the run.
  */
-int dt_exec_loop(ci_be *be, dt_shell_fn shell, void *sctx, struct dt_script *s,
-		 const ci_sink *sink, struct dt_framed *f, int *timed_out, ci_call *call);
+int dt_exec_loop(ci_be *be, dt_shell_fn shell, void *sctx, struct dt_script *s, const ci_sink *sink,
+		 struct dt_framed *f, int *timed_out, ci_call *call);
 /* dt_exec_loop through the sandbox's /process/execute, collecting output. */
 int dt_run_framed(ci_be *be, const char *id, struct dt_script *s, struct dt_framed *f,
 		  int *timed_out, ci_call *call);
@@ -207,8 +207,7 @@ int dt_map_path(ci_be *be, const char *path, int allow_root, struct dt_buf *out,
 int dt_put(ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
 	   ci_call *call);
 int dt_get(ci_be *be, const char *id, const char *path, const ci_sink *out, ci_call *call);
-int dt_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx,
-	    ci_call *call);
+int dt_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx, ci_call *call);
 /* Parse find -printf '%y %s %T@ %m %P\0' output and report each entry. */
 int dt_list_parse(const char *data, size_t len, ci_entry_cb cb, void *ctx);
 

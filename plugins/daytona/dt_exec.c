@@ -31,11 +31,11 @@
 #include "ci/backend_util.h"
 #include "daytona.h"
 
-#define DT_POLL_CHUNK   (2 << 20) /* bytes per stream per answer */
-#define DT_POLL_WAIT_MS 10000     /* longest a poll waits in the sandbox */
-#define DT_POLL_STEP_MS 50        /* its sleep between looks */
-#define DT_COALESCE     4         /* steps to wait for more output once some came */
-#define DT_SINK_PIECE   (64 * 1024)
+#define DT_POLL_CHUNK	(2 << 20) /* bytes per stream per answer */
+#define DT_POLL_WAIT_MS 10000	  /* longest a poll waits in the sandbox */
+#define DT_POLL_STEP_MS 50	  /* its sleep between looks */
+#define DT_COALESCE	4	  /* steps to wait for more output once some came */
+#define DT_SINK_PIECE	(64 * 1024)
 
 void dt_make_delim(char delim[DT_DELIM_LEN + 1])
 {
@@ -90,7 +90,8 @@ static int dt_poll_tail(struct dt_buf *b, const char *D, int64_t wait_ms)
 		"    [ \"$ci_w\" -ge %d ] && break\n  fi\n"
 		"  [ \"$ci_w\" -ge %lld ] && break\n"
 		"  sleep 0.05; ci_w=$((ci_w + 1))\ndone\n"
-		"if [ \"$ci_s\" = G ]; then printf '\\n%%s G 0 x x 0 0 -\\n%%s-\\n%%s.\\n' '%s' '%s' "
+		"if [ \"$ci_s\" = G ]; then printf '\\n%%s G 0 x x 0 0 -\\n%%s-\\n%%s.\\n' '%s' "
+		"'%s' "
 		"'%s'; exit 0; fi\n"
 		"ci_e=0; [ \"$ci_s\" = X ] && ci_e=$(cat \"$ci_d/x\")\n"
 		"ci_so=$(wc -c <\"$ci_d/o\"); ci_se=$(wc -c <\"$ci_d/e\")\n"
@@ -99,7 +100,8 @@ static int dt_poll_tail(struct dt_buf *b, const char *D, int64_t wait_ms)
 		"ci_ne=$((ci_se - ci_eo)); [ \"$ci_ne\" -gt \"$ci_ce\" ] && ci_ne=$ci_ce\n"
 		"[ \"$ci_ne\" -lt 0 ] && ci_ne=0\n"
 		"ci_a=$(cat \"$ci_d/t0\" 2>/dev/null); ci_b=$(cat \"$ci_d/t1\" 2>/dev/null)\n"
-		"printf '\\n%%s %%s %%s %%s %%s %%s %%s %%s\\n' '%s' \"$ci_s\" \"$ci_e\" \"${ci_a:-x}\" "
+		"printf '\\n%%s %%s %%s %%s %%s %%s %%s %%s\\n' '%s' \"$ci_s\" \"$ci_e\" "
+		"\"${ci_a:-x}\" "
 		"\"${ci_b:-x}\" \"$ci_so\" \"$ci_se\" \"$ci_d\"\n"
 		"tail -c +$((ci_oo + 1)) \"$ci_d/o\" | head -c \"$ci_no\" | base64\n"
 		"printf '%%s-\\n' '%s'\n"
@@ -136,9 +138,8 @@ int dt_script_build(struct dt_buf *b, const struct dt_script *s, int64_t chunk, 
 				     "if [ \"$ci_s\" = R ]; then ci_b=$(realpath -e -- ");
 		bad |= dt_buf_shquote(b, s->nolink_root);
 		bad |= dt_buf_str(b, " 2>/dev/null)\n  [ \"$ci_r\" = \"$ci_b\"");
-		bad |= dt_buf_shquote(b, strncmp(s->nolink_path, s->nolink_root, rl)
-						 ? ""
-						 : s->nolink_path + rl);
+		bad |= dt_buf_shquote(
+			b, strncmp(s->nolink_path, s->nolink_root, rl) ? "" : s->nolink_path + rl);
 		bad |= dt_buf_str(b, " ] || ci_s=L\nfi\n");
 	}
 	if (s->stdin_len) {
@@ -258,8 +259,8 @@ int dt_framed_parse(const char *res, size_t len, const char *delim, struct dt_fr
 	f->exit_code = ec;
 	f->out_size = osz;
 	f->err_size = esz;
-	f->wall_ms = (dt_ns(t0) > 0 && dt_ns(t1) >= dt_ns(t0)) ? (dt_ns(t1) - dt_ns(t0)) / 1000000
-							       : -1;
+	f->wall_ms =
+		(dt_ns(t0) > 0 && dt_ns(t1) >= dt_ns(t0)) ? (dt_ns(t1) - dt_ns(t0)) / 1000000 : -1;
 	if (dt_buf_add(&f->out, "", 0) || dt_buf_add(&f->err, "", 0) ||
 	    dt_b64_decode(body, (size_t)(m - body), &f->out) ||
 	    dt_b64_decode(m + strlen(mid), (size_t)(e - m - strlen(mid)), &f->err)) {
@@ -305,8 +306,8 @@ static void dt_take(struct dt_loop *L, int i, const struct dt_buf *b)
 	}
 }
 
-int dt_exec_loop(ci_be *be, dt_shell_fn shell, void *sctx, struct dt_script *s,
-		 const ci_sink *sink, struct dt_framed *f, int *timed_out, ci_call *call)
+int dt_exec_loop(ci_be *be, dt_shell_fn shell, void *sctx, struct dt_script *s, const ci_sink *sink,
+		 struct dt_framed *f, int *timed_out, ci_call *call)
 {
 	struct dt_loop L = {.sink = sink, .f = f, .cap = s->max_output, .want = {1, 1}};
 	struct dt_buf script = {0}, result = {0};
@@ -327,8 +328,9 @@ int dt_exec_loop(ci_be *be, dt_shell_fn shell, void *sctx, struct dt_script *s,
 		for (i = 0; i < 2; i++) {
 			int64_t room = L.cap - L.got[i];
 
-			chunk[i] = !L.want[i] || room <= 0 ? 0 : room < DT_POLL_CHUNK ? room
-										: DT_POLL_CHUNK;
+			chunk[i] = !L.want[i] || room <= 0 ? 0
+				   : room < DT_POLL_CHUNK  ? room
+							   : DT_POLL_CHUNK;
 			/* unwanted bytes are skipped, never fetched */
 			off[i] = chunk[i] ? L.off[i] : L.size[i] > L.off[i] ? L.size[i] : L.off[i];
 			L.off[i] = off[i];
@@ -351,7 +353,8 @@ int dt_exec_loop(ci_be *be, dt_shell_fn shell, void *sctx, struct dt_script *s,
 		if (rc)
 			break;
 		if (dt_framed_parse(result.data, result.len, s->delim, &fr)) {
-			rc = ci_fail(call, CI_E_BACKEND, "exec: no output frame from the sandbox: %.120s",
+			rc = ci_fail(call, CI_E_BACKEND,
+				     "exec: no output frame from the sandbox: %.120s",
 				     result.data ? result.data : "");
 			break;
 		}
@@ -460,8 +463,7 @@ int dt_run_framed(ci_be *be, const char *id, struct dt_script *s, struct dt_fram
 	return dt_exec_loop(be, dt_shell_http, &hs, s, NULL, f, timed_out, call);
 }
 
-int dt_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_result *res,
-	    ci_call *call)
+int dt_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_result *res, ci_call *call)
 {
 	struct dt_http_shell hs = {be, id, 0};
 	struct dt_script s = {0};
@@ -501,8 +503,9 @@ int dt_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec_result 
 		return f.status == 'C' ? ci_fail(call, CI_E_INVAL,
 						 "exec: cwd %s does not exist in the sandbox",
 						 spec->cwd ? spec->cwd : DT_DATA_ROOT)
-				       : ci_fail(call, CI_E_BACKEND, "exec: mktemp failed in the "
-								     "sandbox");
+				       : ci_fail(call, CI_E_BACKEND,
+						 "exec: mktemp failed in the "
+						 "sandbox");
 	}
 	res->wall_ms = f.wall_ms >= 0 ? f.wall_ms : dt_now(be) - start;
 	/* timeout -s KILL: 137 once the limit has passed; KILL is also what we report */

@@ -113,16 +113,27 @@ static int dt_mp_rewind(void *ctx)
  * a symlink at the target instead of writing through it and never leaves a
  * half-written file behind.
  */
-static int dt_place(ci_be *be, const char *id, const char *tmp, const char *dest,
-		    const char *dir, uint32_t mode, const char *path, ci_call *call)
+static int dt_place(ci_be *be, const char *id, const char *tmp, const char *dest, const char *dir,
+		    uint32_t mode, const char *path, ci_call *call)
 {
 	static const char place[] =
-		"r=$(realpath -e -- \"$4\") && d=$(realpath -e -- \"$3\") && [ \"$d\" = \"$r$5\" ] ||"
+		"r=$(realpath -e -- \"$4\") && d=$(realpath -e -- \"$3\") && [ \"$d\" = \"$r$5\" ] "
+		"||"
 		" { rm -f -- \"$1\"; echo 'resolves through a symlink' >&2; exit 3; }\n"
-		"chmod \"$6\" -- \"$1\" && mv -fT -- \"$1\" \"$2\" || { rm -f -- \"$1\"; exit 4; }\n";
+		"chmod \"$6\" -- \"$1\" && mv -fT -- \"$1\" \"$2\" || { rm -f -- \"$1\"; exit 4; "
+		"}\n";
 	char m[16];
-	const char *argv[] = {"sh", "-c", place, "sh", tmp, dest, dir, be->conf.data_dir,
-			      dir + strlen(be->conf.data_dir), m, NULL};
+	const char *argv[] = {"sh",
+			      "-c",
+			      place,
+			      "sh",
+			      tmp,
+			      dest,
+			      dir,
+			      be->conf.data_dir,
+			      dir + strlen(be->conf.data_dir),
+			      m,
+			      NULL};
 	struct dt_script s = {.argv = argv, .cwd = "/", .max_output = 4096};
 	struct dt_framed f;
 	int rc, to;
@@ -162,8 +173,10 @@ int dt_put(ci_be *be, const char *id, const char *path, const ci_source *src, ui
 	struct dt_mp mp = {.src = src};
 	struct dt_buf dest = {0}, tmp = {0}, dir = {0};
 	struct dt_resp resp = {0};
-	struct dt_req req = {.method = "POST", .flags = DT_IDEMPOTENT | DT_UPLOAD,
-			     .rewind = dt_mp_rewind, .rewind_ctx = &mp};
+	struct dt_req req = {.method = "POST",
+			     .flags = DT_IDEMPOTENT | DT_UPLOAD,
+			     .rewind = dt_mp_rewind,
+			     .rewind_ctx = &mp};
 	char bnd[48], ctype[96], rnd[25], *slash;
 	ci_source body = {dt_mp_read, &mp, 0, -1};
 	json_t *j = NULL, *f0;
@@ -269,8 +282,10 @@ int dt_get(ci_be *be, const char *id, const char *path, const ci_sink *out, ci_c
 {
 	struct dt_buf dest = {0}, sub = {0};
 	struct dt_resp resp = {0};
-	struct dt_req req = {.method = "GET", .accept = "application/octet-stream",
-			     .flags = DT_IDEMPOTENT, .sink = out};
+	struct dt_req req = {.method = "GET",
+			     .accept = "application/octet-stream",
+			     .flags = DT_IDEMPOTENT,
+			     .sink = out};
 	int rc;
 
 	rc = dt_check_id(id, call);
@@ -346,9 +361,8 @@ int dt_list_parse(const char *data, size_t len, ci_entry_cb cb, void *ctx)
 			long long sec = strtoll(mt, NULL, 10), ns = 0;
 			int digits = 0;
 
-			for (dot = dot ? dot + 1 : NULL; dot && *dot >= '0' && *dot <= '9' &&
-							 digits < 9;
-			     dot++, digits++)
+			for (dot = dot ? dot + 1 : NULL;
+			     dot && *dot >= '0' && *dot <= '9' && digits < 9; dot++, digits++)
 				ns = ns * 10 + (*dot - '0');
 			for (; digits < 9; digits++)
 				ns *= 10;
@@ -360,11 +374,9 @@ int dt_list_parse(const char *data, size_t len, ci_entry_cb cb, void *ctx)
 	return 0;
 }
 
-int dt_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx,
-	    ci_call *call)
+int dt_list(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx, ci_call *call)
 {
-	const char *argv[] = {"find", ".", "-mindepth", "1", "-printf", "%y %s %T@ %m %P\\0",
-			      NULL};
+	const char *argv[] = {"find", ".", "-mindepth", "1", "-printf", "%y %s %T@ %m %P\\0", NULL};
 	struct dt_buf d = {0};
 	struct dt_script s = {.argv = argv};
 	struct dt_framed f = {0};

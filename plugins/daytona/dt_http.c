@@ -344,8 +344,7 @@ static int dt_retryable(int status, int flags)
 	return 0;
 }
 
-static int dt_http_once(ci_be *be, const struct dt_req *req, struct dt_resp *resp,
-			ci_call *call)
+static int dt_http_once(ci_be *be, const struct dt_req *req, struct dt_resp *resp, ci_call *call)
 {
 	const ci_host *h = be->host;
 	const char *hdrs[8];
@@ -362,7 +361,8 @@ static int dt_http_once(ci_be *be, const struct dt_req *req, struct dt_resp *res
 	sub.deadline_ms = dl < call->deadline_ms ? dl : call->deadline_ms;
 	sub.err[0] = '\0';
 
-	snprintf(accept, sizeof(accept), "Accept: %s", req->accept ? req->accept : "application/json");
+	snprintf(accept, sizeof(accept), "Accept: %s",
+		 req->accept ? req->accept : "application/json");
 	snprintf(ua, sizeof(ua), "User-Agent: ci-backend-daytona/%s", CI_BACKEND_VERSION);
 	hdrs[n++] = accept;
 	hdrs[n++] = ua;
@@ -428,8 +428,8 @@ int dt_http(ci_be *be, const struct dt_req *req, struct dt_resp *resp, ci_call *
 			break;
 		if (rc == CI_OK)
 			be->host->log(be->host->hctx, CI_LOG_WARN,
-				      "daytona: %s %s: HTTP %d; retry %d/%d", req->method,
-				      req->url, resp->status, i + 1, attempts - 1);
+				      "daytona: %s %s: HTTP %d; retry %d/%d", req->method, req->url,
+				      resp->status, i + 1, attempts - 1);
 		else
 			be->host->log(be->host->hctx, CI_LOG_WARN, "daytona: %s; retry %d/%d",
 				      call->err, i + 1, attempts - 1);

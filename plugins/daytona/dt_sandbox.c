@@ -268,8 +268,10 @@ int dt_ensure_started(ci_be *be, const char *id, int64_t deadline_ms, ci_call *c
 		}
 		json_decref(dto);
 		if (dt_sleep(be, delay, &sub)) {
-			rc = ci_fail(&sub, CI_E_TIMEOUT, "sandbox %s not started after %lld ms "
-				     "(state %s)", id, (long long)(dt_now(be) - start), st);
+			rc = ci_fail(&sub, CI_E_TIMEOUT,
+				     "sandbox %s not started after %lld ms "
+				     "(state %s)",
+				     id, (long long)(dt_now(be) - start), st);
 			goto out;
 		}
 		/* the SDK's cadence: fast first, then x1.5 up to poll_max_ms */
@@ -315,8 +317,8 @@ static int dt_ceil_div(int64_t a, int64_t b)
 	return (int)((a + b - 1) / b);
 }
 
-static int dt_create_body(ci_be *be, const ci_create_spec *spec, const char *name,
-			  json_t **out, ci_call *call)
+static int dt_create_body(ci_be *be, const ci_create_spec *spec, const char *name, json_t **out,
+			  ci_call *call)
 {
 	json_t *body = json_object(), *labels = json_object(), *env = json_object();
 	const char *snap, *rt = spec->runtime;
@@ -326,8 +328,7 @@ static int dt_create_body(ci_be *be, const ci_create_spec *spec, const char *nam
 
 	if (!body || !labels || !env)
 		goto nomem;
-	snprintf(created, sizeof(created), "%lld",
-		 (long long)be->host->wall_unix(be->host->hctx));
+	snprintf(created, sizeof(created), "%lld", (long long)be->host->wall_unix(be->host->hctx));
 	bad |= json_object_set_new(labels, "managed-by", json_string("ci-server"));
 	bad |= json_object_set_new(labels, "ci-created-at", json_string(created));
 	if (spec->owner)
@@ -337,14 +338,16 @@ static int dt_create_body(ci_be *be, const ci_create_spec *spec, const char *nam
 	if (rt) {
 		bad |= json_object_set_new(labels, "ci-runtime", json_string(rt));
 		if (!strcmp(rt, "python") || !strcmp(rt, "javascript") || !strcmp(rt, "typescript"))
-			bad |= json_object_set_new(labels, "code-toolbox-language", json_string(rt));
+			bad |= json_object_set_new(labels, "code-toolbox-language",
+						   json_string(rt));
 	}
 	for (i = 0; spec->env && spec->env[i]; i++) {
 		const char *eq = strchr(spec->env[i], '=');
 		char k[128];
 
 		if (!eq || eq == spec->env[i] || (size_t)(eq - spec->env[i]) >= sizeof(k)) {
-			ci_fail(call, CI_E_INVAL, "create: env entry is not K=V: %.40s", spec->env[i]);
+			ci_fail(call, CI_E_INVAL, "create: env entry is not K=V: %.40s",
+				spec->env[i]);
 			goto fail;
 		}
 		memcpy(k, spec->env[i], (size_t)(eq - spec->env[i]));
@@ -403,8 +406,10 @@ static int dt_post_create(ci_be *be, json_t *body, const char *name, const char 
 {
 	struct dt_buf url = {0};
 	struct dt_resp resp = {0};
-	struct dt_req req = {.method = "POST", .ctype = "application/json",
-			     .flags = DT_IDEMPOTENT, .max_resp = 1 << 20};
+	struct dt_req req = {.method = "POST",
+			     .ctype = "application/json",
+			     .flags = DT_IDEMPOTENT,
+			     .max_resp = 1 << 20};
 	char *js = json_dumps(body, JSON_COMPACT);
 	int rc;
 
@@ -421,8 +426,9 @@ static int dt_post_create(ci_be *be, json_t *body, const char *name, const char 
 		const char *o;
 
 		rc = dt_get_dto(be, name, dto, call);
-		o = rc ? NULL : json_string_value(
-					json_object_get(json_object_get(*dto, "labels"), "ci-owner"));
+		o = rc ? NULL
+		       : json_string_value(
+				 json_object_get(json_object_get(*dto, "labels"), "ci-owner"));
 		if (!rc && owner && (!o || strcmp(o, owner))) {
 			json_decref(*dto);
 			*dto = NULL;
@@ -446,10 +452,13 @@ static int dt_post_create(ci_be *be, json_t *body, const char *name, const char 
 /* Make the data directory; the toolbox may answer 502 for a moment after start. */
 static int dt_setup(ci_be *be, const char *id, ci_call *call)
 {
-	const char *argv[] = {"/bin/sh", "-c",
+	const char *argv[] = {"/bin/sh",
+			      "-c",
 			      "mkdir -p -- \"$1\" 2>/dev/null || { sudo -n mkdir -p -- \"$1\" && "
 			      "sudo -n chown \"$(id -u):$(id -g)\" \"$1\"; }",
-			      "sh", be->conf.data_dir, NULL};
+			      "sh",
+			      be->conf.data_dir,
+			      NULL};
 	struct dt_script s = {.argv = argv, .cwd = "/", .timeout_ms = 30000, .max_output = 4096};
 	struct dt_framed f;
 	int rc, to = 0;
@@ -458,7 +467,8 @@ static int dt_setup(ci_be *be, const char *id, ci_call *call)
 	if (rc)
 		return rc;
 	if (f.exit_code != 0 || to)
-		rc = ci_fail(call, CI_E_BACKEND, "cannot create %s in the sandbox (exit %d): %.80s; "
+		rc = ci_fail(call, CI_E_BACKEND,
+			     "cannot create %s in the sandbox (exit %d): %.80s; "
 			     "set backends.daytona.data_dir to a writable directory",
 			     be->conf.data_dir, f.exit_code, f.err.data ? f.err.data : "");
 	dt_framed_free(&f);
@@ -620,7 +630,8 @@ static int dt_sweep_page(ci_be *be, const char *owner, int64_t older_than, const
 		rc = ci_fail(call, CI_E_BACKEND, "list sandboxes: unexpected answer");
 		goto out;
 	}
-	json_array_foreach(items, i, it) {
+	json_array_foreach(items, i, it)
+	{
 		json_t *labels = json_object_get(it, "labels");
 		const char *o = json_string_value(json_object_get(labels, "ci-owner"));
 		const char *c = json_string_value(json_object_get(labels, "ci-created-at"));
@@ -634,8 +645,7 @@ static int dt_sweep_page(ci_be *be, const char *owner, int64_t older_than, const
 		if (ds && !strcmp(ds, "destroyed"))
 			continue;
 		if (created <= 0)
-			created = dt_parse_iso(
-				json_string_value(json_object_get(it, "createdAt")));
+			created = dt_parse_iso(json_string_value(json_object_get(it, "createdAt")));
 		if (created < 0 || created >= older_than)
 			continue;
 		json_array_append(ids, sid);
@@ -680,7 +690,8 @@ int dt_sweep(ci_be *be, const char *owner, int64_t older_than, unsigned *n, ci_c
 		json_decref(ids);
 		return rc;
 	}
-	json_array_foreach(ids, i, sid) {
+	json_array_foreach(ids, i, sid)
+	{
 		const char *s = json_string_value(sid);
 
 		rc = dt_destroy_until(be, s, dt_now(be) + be->conf.destroy_timeout_ms, call);
@@ -696,8 +707,7 @@ int dt_sweep(ci_be *be, const char *owner, int64_t older_than, unsigned *n, ci_c
 		memcpy(call->err, first_err, sizeof(first_err));
 	else
 		call->err[0] = '\0';
-	be->host->log(be->host->hctx, CI_LOG_INFO, "daytona: sweep owner=%s removed %u", owner,
-		      *n);
+	be->host->log(be->host->hctx, CI_LOG_INFO, "daytona: sweep owner=%s removed %u", owner, *n);
 	return first_rc;
 }
 

@@ -1,6 +1,8 @@
 /*
  * Test host for the Daytona plugin: see dt_test_host.h.
  */
+#include "dt_test_host.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +13,6 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
-
-#include "dt_test_host.h"
 
 int64_t th_wall_offset;
 int th_warnings;

@@ -4,6 +4,7 @@
  * full cycle, and every fault case of issue 6 (401, 404, 409, stuck and
  * failed creates, toolbox 5xx, slow answers, auto-stop, pagination).
  */
+#include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <jansson.h>
 
 #include "../../plugins/daytona/daytona.h"
 #include "dt_test_host.h"
@@ -138,8 +138,11 @@ static const char *str(const struct dt_buf *b)
 static int create(const char *owner, const char *session, char id[CI_ID_MAX])
 {
 	const char *env[] = {"A=1", NULL};
-	ci_create_spec spec = {.struct_size = sizeof(spec), .runtime = "python", .owner = owner,
-			       .session = session, .env = env};
+	ci_create_spec spec = {.struct_size = sizeof(spec),
+			       .runtime = "python",
+			       .owner = owner,
+			       .session = session,
+			       .env = env};
 	ci_call call;
 	int rc;
 
@@ -155,8 +158,8 @@ static int sh(const char *id, const char *script, int64_t timeout_ms, int64_t de
 {
 	const char *argv[] = {"sh", "-c", script, NULL};
 	ci_sink sink = {cap_write, c};
-	ci_exec_spec spec = {.struct_size = sizeof(spec), .argv = argv, .timeout_ms = timeout_ms,
-			     .out = &sink};
+	ci_exec_spec spec = {
+		.struct_size = sizeof(spec), .argv = argv, .timeout_ms = timeout_ms, .out = &sink};
 
 	memset(res, 0, sizeof(*res));
 	th_call(&host, call, deadline_ms);
@@ -197,7 +200,8 @@ static int seen(const char *method, const char *sub, int status)
 	size_t i;
 	int n = 0;
 
-	json_array_foreach(j, i, r) {
+	json_array_foreach(j, i, r)
+	{
 		if (strcmp(json_string_value(json_object_get(r, "method")), method))
 			continue;
 		if (!strstr(json_string_value(json_object_get(r, "path")), sub))
@@ -215,7 +219,8 @@ static json_t *fake_sandbox(const char *id)
 	json_t *j = fake_json("/__fake/sandboxes"), *s, *found = NULL;
 	size_t i;
 
-	json_array_foreach(j, i, s) {
+	json_array_foreach(j, i, s)
+	{
 		if (!strcmp(json_string_value(json_object_get(s, "id")), id))
 			found = json_incref(s);
 	}
@@ -299,21 +304,21 @@ static void test_lifecycle(void **state)
 	th_call(&host, &call, 20000);
 	assert_int_equal(B->list(be, id, "/mnt/data", find_entry, entries, &call), CI_OK);
 	assert_int_equal(json_object_size(entries), 6);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(entries, "sub"),
-							    "type")),
-			 CI_ENTRY_DIR);
-	assert_int_equal(json_integer_value(json_object_get(
-				 json_object_get(entries, "sub/in.bin"), "size")),
-			 1 << 20);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(entries, "link"),
-							    "type")),
-			 CI_ENTRY_SYMLINK);
-	assert_int_equal(json_integer_value(json_object_get(
-				 json_object_get(entries, "d/dangling"), "type")),
-			 CI_ENTRY_SYMLINK);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(entries, "run.sh"),
-							    "mode")),
-			 0755);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(entries, "sub"), "type")),
+		CI_ENTRY_DIR);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(entries, "sub/in.bin"), "size")),
+		1 << 20);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(entries, "link"), "type")),
+		CI_ENTRY_SYMLINK);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(entries, "d/dangling"), "type")),
+		CI_ENTRY_SYMLINK);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(entries, "run.sh"), "mode")),
+		0755);
 	json_decref(entries);
 
 	th_call(&host, &call, 20000);
@@ -323,8 +328,7 @@ static void test_lifecycle(void **state)
 	th_call(&host, &call, 20000);
 	assert_int_equal(B->get(be, id, "/etc/passwd", &sink, &call), CI_E_INVAL);
 	th_call(&host, &call, 20000);
-	assert_int_equal(B->list(be, id, "/mnt/data/nope", find_entry, NULL, &call),
-			 CI_E_NOTFOUND);
+	assert_int_equal(B->list(be, id, "/mnt/data/nope", find_entry, NULL, &call), CI_E_NOTFOUND);
 	assert_int_equal(c.data.len, 0);
 
 	th_call(&host, &call, 20000);
@@ -369,9 +373,9 @@ static void test_exec_timeout_kills_tree(void **state)
 	(void)state;
 	assert_int_equal(create("o", "s", id), CI_OK);
 	t0 = now();
-	assert_int_equal(sh(id, "(sleep 2; touch /mnt/data/late) & sleep 30", 800, 20000, &res, &c,
-			    &call),
-			 CI_OK);
+	assert_int_equal(
+		sh(id, "(sleep 2; touch /mnt/data/late) & sleep 30", 800, 20000, &res, &c, &call),
+		CI_OK);
 	assert_int_equal(res.timed_out, 1);
 	assert_int_equal(res.exit_code, -1);
 	assert_int_equal(res.signal, 9);
@@ -750,12 +754,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_stuck_times_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_rate_limited_and_dropped, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_bad_snapshot_is_backend_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_snapshot_is_backend_error, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_image_per_runtime_builds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_retries_409, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unauthorized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sandbox_gone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_auto_stopped_sandbox_restarts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auto_stopped_sandbox_restarts, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_toolbox_5xx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_retry_needs_rewindable_source, setup,
 						teardown),

@@ -136,8 +136,11 @@ static void test_exec_stdin_env_cwd_binary(void **state)
 			      "printf '\\000\\377\\n'",
 			      NULL};
 	const char *env[] = {"FOO=it's \"quoted\" $HOME", NULL};
-	struct dt_script s = {.argv = argv, .env = env, .cwd = "/tmp",
-			      .stdin_buf = "line one\nline two\n", .stdin_len = 18};
+	struct dt_script s = {.argv = argv,
+			      .env = env,
+			      .cwd = "/tmp",
+			      .stdin_buf = "line one\nline two\n",
+			      .stdin_len = 18};
 	struct dt_framed f;
 	const char want[] = "line one|it's \"quoted\" $HOME|/tmp|\0\377\n";
 
@@ -217,8 +220,9 @@ static int timed_write(void *ctx, int stream, const void *buf, size_t len)
 
 static void test_exec_streams_while_running(void **state)
 {
-	const char *argv[] = {"sh", "-c", "echo first; sleep 1.5; echo second; head -c 300000 "
-					  "/dev/zero",
+	const char *argv[] = {"sh", "-c",
+			      "echo first; sleep 1.5; echo second; head -c 300000 "
+			      "/dev/zero",
 			      NULL};
 	struct dt_script s = {.argv = argv, .cwd = "/"};
 	struct timed t = {.first = -1};
@@ -278,8 +282,8 @@ static void test_nolink_check(void **state)
 	snprintf(q, sizeof(q), "%s/link", root);
 	assert_int_equal(symlink("/etc", q), 0);
 	{
-		struct dt_script s = {.argv = argv, .cwd = "/", .nolink_path = p,
-				      .nolink_root = root};
+		struct dt_script s = {
+			.argv = argv, .cwd = "/", .nolink_path = p, .nolink_root = root};
 
 		framed_run("/bin/sh", &s, &f);
 		assert_int_equal(f.status, 'R');
@@ -287,8 +291,8 @@ static void test_nolink_check(void **state)
 	}
 	{
 		char lp[320];
-		struct dt_script s = {.argv = argv, .cwd = "/", .nolink_path = lp,
-				      .nolink_root = root};
+		struct dt_script s = {
+			.argv = argv, .cwd = "/", .nolink_path = lp, .nolink_root = root};
 
 		snprintf(lp, sizeof(lp), "%s/link/passwd", root);
 		framed_run("/bin/sh", &s, &f);
@@ -310,8 +314,8 @@ static void test_frame_parse_edges(void **state)
 	/* shell noise, then an injected frame, then the real (last) one */
 	const char res[] = "sh: noise\n" D " X 9 x x 1 1 /tmp/a\naGk=\n" D "-\n\n" D ".\n"
 			   "\n" D " X 4 100 3000100 2 0 /tmp/b\naGk=\n" D "-\n\n" D ".\n";
-	const char bad1[] = "\n" D " X 0 1 2 0 0 /t\n" D "-\n";   /* no end */
-	const char bad2[] = "\n" D " X zero\n" D "-\n" D ".\n";    /* bad header */
+	const char bad1[] = "\n" D " X 0 1 2 0 0 /t\n" D "-\n"; /* no end */
+	const char bad2[] = "\n" D " X zero\n" D "-\n" D ".\n"; /* bad header */
 	const char bad3[] = "\n" D " X 0 1 2 0 0 /t\n!!!\n" D "-\n" D ".\n";
 
 	(void)state;
@@ -325,9 +329,8 @@ static void test_frame_parse_edges(void **state)
 	assert_int_equal(dt_framed_parse(bad1, sizeof(bad1) - 1, D, &f), -1);
 	assert_int_equal(dt_framed_parse(bad2, sizeof(bad2) - 1, D, &f), -1);
 	assert_int_equal(dt_framed_parse(bad3, sizeof(bad3) - 1, D, &f), -1);
-	assert_int_equal(dt_framed_parse(res, sizeof(res) - 1, "ffffffffffffffffffffffffffffffff",
-					 &f),
-			 -1);
+	assert_int_equal(
+		dt_framed_parse(res, sizeof(res) - 1, "ffffffffffffffffffffffffffffffff", &f), -1);
 }
 
 static void test_list_shapes(void **state)
