@@ -216,6 +216,12 @@ void ci_api_exec(struct ci_req *req, void *app_ptr)
 	}
 	p.req.rid = ci_req_id(req);
 	p.req.scope = ci_api_scope(req);
+	/* The end user keeps sandboxes apart between the users of one principal. */
+	p.req.user = str_member(p.root, "user_id");
+	if (!p.req.user)
+		p.req.user = ci_req_header(req, "User-Id");
+	if (p.req.user && !*p.req.user)
+		p.req.user = NULL;
 	if (ci_exec_run(app_ptr, &p.req, &resp, &status, err, sizeof(err))) {
 		ci_req_reply_error(req, status, "%s", err);
 		parsed_release(&p);

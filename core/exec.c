@@ -390,6 +390,7 @@ int ci_exec_run(struct ci_app *app, const struct ci_exec_req *req, struct ci_exe
 {
 	struct ci_exec_ctx x = {.app = app, .req = req};
 	const char **hints = NULL, *sandbox_kind;
+	char sandbox_scope[CI_STORE_OWNER_MAX + 130];
 	bool created, lost;
 	int rc, attempt;
 
@@ -413,12 +414,17 @@ int ci_exec_run(struct ci_app *app, const struct ci_exec_req *req, struct ci_exe
 	 * toolchains one sandbox serves every language of a conversation.
 	 */
 	sandbox_kind = app->host_toolchains ? "host" : x.lang->runtime;
+	if (req->user)
+		snprintf(sandbox_scope, sizeof(sandbox_scope), "%s%c%.128s", req->scope,
+			 CI_SCOPE_SEP, req->user);
+	else
+		snprintf(sandbox_scope, sizeof(sandbox_scope), "%s", req->scope);
 	hints[0] = req->session_hint;
 	for (int i = 0; i < x.n_inputs; i++)
 		hints[i + 1] = x.inputs[i].info.sid;
 	/* A sandbox that vanished underneath us is replaced once, transparently. */
 	for (attempt = 0; attempt < 2; attempt++) {
-		rc = ci_sandboxes_acquire(app->sandboxes, req->scope, sandbox_kind, hints,
+		rc = ci_sandboxes_acquire(app->sandboxes, sandbox_scope, sandbox_kind, hints,
 					  x.n_inputs + 1, req->rid, &x.sb, &created, x.err,
 					  sizeof(x.err));
 		if (rc)

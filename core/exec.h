@@ -24,6 +24,7 @@ struct ci_exec_input {
 struct ci_exec_req {
 	const char *rid;
 	const char *scope; /* owner of storage and sandboxes */
+	const char *user;  /* end user (body user_id / User-Id header), may be NULL */
 	const char *lang;
 	const char *code;
 	const char *const *args;

@@ -38,7 +38,13 @@ const struct ci_lang_default ci_lang_defaults[] = {
 	{"f90", "fortran", "fortran", "ci-sandbox-fortran", "main.f90",
 	 "gfortran -O2 -o /tmp/main \"$CI_SOURCE\"", "/tmp/main", "gfortran"},
 	{"r", "rscript", "r", "ci-sandbox-r", "main.r", NULL, "Rscript \"$CI_SOURCE\"", "Rscript"},
-	{"bash", "sh,shell", "bash", "ci-sandbox-bash", "main.sh", NULL, "bash \"$CI_SOURCE\"", "bash"},
+	/*
+	 * bash shares the python runtime: LibreChat's bash tool tells the model
+	 * to run python3 from the shell, and a conversation's execute_code and
+	 * bash calls should see one /mnt/data (one container).
+	 */
+	{"bash", "sh,shell", "python", "ci-sandbox-python", "main.sh", NULL,
+	 "bash \"$CI_SOURCE\"", "bash"},
 };
 
 size_t ci_lang_defaults_count(void)

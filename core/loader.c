@@ -291,6 +291,7 @@ static void plugin_free(struct ci_plugin *p)
 	ci_host_free(p->host);
 	if (p->serial)
 		pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->health_lock);
 	free(p->name);
 	free(p->version);
 	free(p->path);
@@ -308,6 +309,8 @@ static struct ci_plugin *load_file(const char *path, const char *name, const str
 	if (!file_ok(name, path, err, errlen))
 		return NULL;
 	p = calloc(1, sizeof(*p));
+	if (p)
+		pthread_mutex_init(&p->health_lock, NULL);
 	if (!p || !(p->path = strdup(path)) || !(p->name = strdup(name))) {
 		fail(name, path, err, errlen, "%s: out of memory", path);
 		goto out_free;
@@ -441,6 +444,44 @@ static void serial_unlock(struct ci_plugin *p)
 		pthread_mutex_unlock(&p->lock);
 }
 
+/*
+ * Passive health: an unreachable backend is "down" from its first
+ * CI_E_UNAVAIL until any call succeeds again. Other failures say nothing
+ * about reachability.
+ */
+static void note_health(struct ci_plugin *p, int rc, const char *err)
+{
+	if (rc != CI_OK && rc != CI_E_UNAVAIL)
+		return;
+	pthread_mutex_lock(&p->health_lock);
+	if (rc == CI_OK) {
+		if (p->down_since_ms)
+			ci_log(CI_LL_INFO, "backend.up", "backend=%s", p->name);
+		p->down_since_ms = 0;
+	} else {
+		if (!p->down_since_ms)
+			ci_log(CI_LL_WARN, "backend.down", "backend=%s", p->name);
+		if (!p->down_since_ms)
+			p->down_since_ms = ci_now_ms();
+		snprintf(p->down_reason, sizeof(p->down_reason), "%s", err);
+	}
+	pthread_mutex_unlock(&p->health_lock);
+}
+
+bool ci_plugin_health(struct ci_plugin *p, int64_t *down_ms, char *reason, size_t len)
+{
+	bool up;
+
+	pthread_mutex_lock(&p->health_lock);
+	up = !p->down_since_ms;
+	if (!up) {
+		*down_ms = ci_now_ms() - p->down_since_ms;
+		snprintf(reason, len, "%s", p->down_reason);
+	}
+	pthread_mutex_unlock(&p->health_lock);
+	return up;
+}
+
 /* Validate what the plugin handed back; log failures. */
 static int call_end(struct ci_plugin *p, const char *op, ci_call *call, int rc, const char *id)
 {
@@ -461,11 +502,14 @@ static int call_end(struct ci_plugin *p, const char *op, ci_call *call, int rc, 
 			 rc, was[0] ? was : "none");
 		rc = CI_E_INTERNAL;
 	}
-	if (rc == CI_OK)
+	if (rc == CI_OK) {
+		note_health(p, rc, NULL);
 		return rc;
+	}
 	if (!call->err[0])
 		snprintf(call->err, sizeof(call->err), "backend %s: %s failed (%s)", p->name, op,
 			 ci_rc_name(rc));
+	note_health(p, rc, call->err);
 	switch (rc) {
 	case CI_E_INVAL:
 	case CI_E_NOTFOUND:
@@ -576,4 +620,29 @@ int ci_plugin_sweep(struct ci_plugin *p, ci_call *call, const char *rid, int64_t
 	rc = p->desc.sweep(p->be, owner, older_than_unix, n_removed, call);
 	serial_unlock(p);
 	return call_end(p, "sweep", call, rc, NULL);
+}
+
+int ci_plugin_probe(const char *path, char *out, size_t len)
+{
+	const ci_backend *d;
+	ci_entry_fn *entry;
+	void *dl;
+	int rc = -1;
+
+	dl = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+	if (!dl) {
+		snprintf(out, len, "not loadable: %s", dlerror());
+		return -1;
+	}
+	*(void **)&entry = dlsym(dl, CI_ENTRY_SYMBOL);
+	d = entry ? entry(CI_ABI_VERSION) : NULL;
+	if (!d || !d->name || !d->version) {
+		snprintf(out, len, "not a ci-server backend for ABI %s", CI_ABI_STRING);
+	} else {
+		snprintf(out, len, "%s %s (abi %u.%u)", d->name, d->version, d->abi_version >> 16,
+			 d->abi_version & 0xffff);
+		rc = 0;
+	}
+	dlclose(dl);
+	return rc;
 }

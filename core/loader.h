@@ -34,6 +34,9 @@ struct ci_plugin {
 	struct ci_host_ctx *host; /* the ci_host table lent to the plugin */
 	bool serial;		  /* CI_CAP_SERIAL: every call under lock */
 	pthread_mutex_t lock;
+	pthread_mutex_t health_lock; /* guards the two fields below */
+	int64_t down_since_ms;	     /* first CI_E_UNAVAIL since the last success, or 0 */
+	char down_reason[CI_ERR_MAX];
 };
 
 /*
@@ -57,6 +60,13 @@ struct ci_plugin *ci_plugin_load(const char *dir, const char *name, const struct
 /* Same, for an explicit file path (…/ci-backend-<name>.so): the conformance kit. */
 struct ci_plugin *ci_plugin_load_path(const char *path, const struct ci_conf *conf, char *err,
 				      size_t errlen);
+
+/*
+ * "name version (abi x.y)" of the plugin at path, read from its descriptor
+ * without init() (--version). -1 with the reason in out when it is no
+ * usable backend.
+ */
+int ci_plugin_probe(const char *path, char *out, size_t len);
 
 /* fini(), then dlclose(). NULL is ignored. No call may be in flight. */
 void ci_plugin_unload(struct ci_plugin *p);
@@ -82,6 +92,12 @@ int ci_plugin_destroy(struct ci_plugin *p, ci_call *call, const char *rid, int64
 		      const char *id);
 int ci_plugin_sweep(struct ci_plugin *p, ci_call *call, const char *rid, int64_t deadline_ms,
 		    const char *owner, int64_t older_than_unix, unsigned *n_removed);
+
+/*
+ * Whether the backend answered its last call (true), or has answered only
+ * CI_E_UNAVAIL since then: *down_ms and reason say for how long and why.
+ */
+bool ci_plugin_health(struct ci_plugin *p, int64_t *down_ms, char *reason, size_t len);
 
 /* "ok", "invalid", "not_found", ...; "internal" for anything out of range. */
 const char *ci_rc_name(int rc);

@@ -1,4 +1,5 @@
 /* ci-server: command line, signals, lifecycle. */
+#include <dirent.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "ci/backend.h"
 #include "conf.h"
 #include "host.h"
+#include "loader.h"
 #include "log.h"
 
 #define SHUTDOWN_GRACE_MS 10000
@@ -32,6 +34,36 @@ static void usage(FILE *out)
 		"CI_MAX_FILES_PER_SESSION CI_MAX_FILES_PER_RUN CI_SANDBOX_SWEEP_ON_STARTUP\n"
 		"CI_SANDBOX_LABEL CI_LOG_LEVEL\n"
 		"See conf/ci.conf for every setting and its default.\n");
+}
+
+/* Server and ABI versions, then every backend plugin found and its own version. */
+static void print_versions(const char *configured_dir)
+{
+	char *dir = ci_plugin_dir(configured_dir);
+	char path[4096], desc[300];
+	struct dirent *e;
+	DIR *d;
+
+	printf("ci-server %s (plugin ABI %s)\n", CI_VERSION, CI_ABI_STRING);
+	d = dir ? opendir(dir) : NULL;
+	if (!d) {
+		printf("plugins: none found in %s\n", dir ? dir : "?");
+		free(dir);
+		return;
+	}
+	printf("plugins in %s:\n", dir);
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (strncmp(e->d_name, "ci-backend-", 11) || n < 14 ||
+		    strcmp(e->d_name + n - 3, ".so"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		ci_plugin_probe(path, desc, sizeof(desc));
+		printf("  %s\n", desc);
+	}
+	closedir(d);
+	free(dir);
 }
 
 int main(int argc, char **argv)
@@ -58,8 +90,7 @@ int main(int argc, char **argv)
 			check_only = true;
 			break;
 		case 'V':
-			printf("ci-server %s (plugin ABI %d.%d)\n", CI_VERSION, CI_ABI_MAJOR,
-			       CI_ABI_MINOR);
+			print_versions(getenv("CI_PLUGIN_DIR"));
 			return 0;
 		case 'h':
 			usage(stdout);

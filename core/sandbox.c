@@ -42,6 +42,14 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
+/* A sandbox of principal's: its scope is the principal, or principal US user. */
+static bool scope_within(const char *scope, const char *principal)
+{
+	size_t n = strlen(principal);
+
+	return !strncmp(scope, principal, n) && (!scope[n] || scope[n] == CI_SCOPE_SEP);
+}
+
 static void sandbox_free(struct ci_sandbox *sb)
 {
 	ci_sandbox_files_clear(sb);
@@ -353,10 +361,10 @@ int ci_sandboxes_destroy(struct ci_sandboxes *t, const char *scope, const char *
 
 	pthread_mutex_lock(&t->lock);
 	for (sb = t->all; sb && !found; sb = sb->next)
-		if (!strcmp(sb->scope, scope) && !sb->dead && !strcmp(sb->serial, key))
+		if (scope_within(sb->scope, scope) && !sb->dead && !strcmp(sb->serial, key))
 			found = sb;
 	for (int i = 0; i < t->n_aff && !found; i++)
-		if (!strcmp(t->aff[i].sid, key) && !strcmp(t->aff[i].sb->scope, scope) &&
+		if (!strcmp(t->aff[i].sid, key) && scope_within(t->aff[i].sb->scope, scope) &&
 		    !t->aff[i].sb->dead)
 			found = t->aff[i].sb;
 	if (!found) {
@@ -390,7 +398,7 @@ void ci_sandboxes_each(struct ci_sandboxes *t, const char *scope,
 		struct ci_sandbox_view v = {0};
 		int64_t left_ms = expiry_ms(t, sb) - ci_now_ms();
 
-		if (sb->dead || (scope && strcmp(sb->scope, scope)))
+		if (sb->dead || (scope && !scope_within(sb->scope, scope)))
 			continue;
 		for (int i = 0; i < t->n_aff && v.n_sessions < 64; i++)
 			if (t->aff[i].sb == sb)

@@ -17,6 +17,9 @@
 
 #include "ci/backend.h"
 
+/* Separates principal and end user in a sandbox scope (never in either). */
+#define CI_SCOPE_SEP '\x1f'
+
 struct ci_conf;
 struct ci_plugin;
 struct ci_sandboxes;
@@ -31,7 +34,7 @@ struct ci_sandbox_file {
 
 struct ci_sandbox {
 	char id[CI_ID_MAX]; /* the backend's id */
-	char *scope;        /* owner scope: principal, or principal/user */
+	char *scope;        /* owner scope: principal, or principal CI_SCOPE_SEP user */
 	char *runtime;
 	char serial[24];    /* our own handle, shown by /v1/librechat/sessions */
 	int64_t created_ms, last_used_ms; /* monotonic */
@@ -89,12 +92,12 @@ struct ci_sandbox_view {
 	unsigned execs;
 };
 
-/* Call cb for each live sandbox of scope (NULL: all). */
+/* Call cb for each live sandbox within scope (a principal: all its users'; NULL: all). */
 void ci_sandboxes_each(struct ci_sandboxes *t, const char *scope,
 		       void (*cb)(void *ctx, const struct ci_sandbox_view *v), void *ctx);
 
 /*
- * Destroy the sandbox of scope that has serial handle or storage session id
+ * Destroy the sandbox within scope that has serial handle or storage session id
  * key. CI_E_NOTFOUND when none; waits for a running exec to finish.
  */
 int ci_sandboxes_destroy(struct ci_sandboxes *t, const char *scope, const char *key,

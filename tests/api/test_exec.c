@@ -318,10 +318,17 @@ static void test_backend_failure_is_json_5xx(void **state)
 	r = run_py("print(1)", 503);
 	assert_non_null(strstr(fx_str(r, "error"), "engine down"));
 	json_decref(r);
-	r = fx_call("GET", NULL, "/health", 200, NULL);
+	/* /health says which backend is down, and why. */
+	r = fx_call("GET", NULL, "/health", 503, NULL);
+	assert_string_equal(fx_str(r, "backend"), "fake");
+	assert_string_equal(fx_str(r, "backend_status"), "down");
+	assert_non_null(strstr(fx_str(r, "error"), "engine down"));
 	json_decref(r);
 	unsetenv("CI_FAKE_SCRIPT");
 	r = run_py("print(1)", 200);
+	json_decref(r);
+	r = fx_call("GET", NULL, "/health", 200, NULL);
+	assert_string_equal(fx_str(r, "backend_status"), "up");
 	json_decref(r);
 }
 
@@ -342,6 +349,40 @@ static void test_delete_session(void **state)
 	assert_int_equal(json_array_size(json_object_get(r, "sessions")), 0);
 	json_decref(r);
 	assert_int_equal(count_log("destroy "), 1);
+}
+
+static void test_users_never_share_a_sandbox(void **state)
+{
+	char sid[32];
+	json_t *r;
+
+	(void)state;
+	r = exec_json(KEY_A,
+		      json_pack("{s:s,s:s,s:s}", "lang", "py", "code",
+				"open('mine.txt','w').write('u1 secret')", "user_id", "user1"),
+		      200);
+	snprintf(sid, sizeof(sid), "%s", fx_str(r, "session_id"));
+	json_decref(r);
+	/* Another user of the same principal names u1's session: a fresh sandbox. */
+	r = exec_json(KEY_A,
+		      json_pack("{s:s,s:s,s:s,s:s}", "lang", "py", "code",
+				"import os\nprint(os.path.exists('mine.txt'))", "user_id", "user2",
+				"session_id", sid),
+		      200);
+	assert_string_equal(fx_str(r, "stdout"), "False\n");
+	json_decref(r);
+	/* The same user gets its sandbox back. */
+	r = exec_json(KEY_A,
+		      json_pack("{s:s,s:s,s:s,s:s}", "lang", "py", "code",
+				"import os\nprint(os.path.exists('mine.txt'))", "user_id", "user1",
+				"session_id", sid),
+		      200);
+	assert_string_equal(fx_str(r, "stdout"), "True\n");
+	json_decref(r);
+	/* The principal sees (and may delete) all its users' sandboxes. */
+	r = fx_call("GET", KEY_A, "/v1/librechat/sessions", 200, NULL);
+	assert_int_equal(json_array_size(json_object_get(r, "sessions")), 2);
+	json_decref(r);
 }
 
 static void test_read_only_and_duplicate_names(void **state)
@@ -389,6 +430,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lost_sandbox_is_recreated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_failure_is_json_5xx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_users_never_share_a_sandbox, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only_and_duplicate_names, setup,
 						teardown),
 	};

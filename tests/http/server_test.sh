@@ -22,8 +22,9 @@ printf 'listen = {\n  port = "x";\n};\n' >"$work/bad.conf"
 out=$("$build/ci-server" --check-config -c "$work/bad.conf" 2>&1); rc=$?
 check "broken config fails --check-config" "$rc" 1
 case $out in *"bad.conf:2:"*) ok "error names file:line";; *) bad "error names file:line: $out";; esac
-out=$("$build/ci-server" --version); rc=$?
+out=$(CI_PLUGIN_DIR="$build/plugins" "$build/ci-server" --version); rc=$?
 case $out in "ci-server "*"plugin ABI 1."*) ok "--version";; *) bad "--version: $out";; esac
+case $out in *"  fake 0."*"(abi 1."*) ok "--version lists plugin versions";; *) bad "--version plugins: $out";; esac
 # No key and auth not disabled: refuse to start.
 out=$(env -u CI_API_KEY CI_PORT=$port "$build/ci-server" 2>&1); rc=$?
 check "refuses to start without an API key" "$rc" 1
