@@ -75,8 +75,9 @@ async function startServer(opts = {}) {
 		CI_FILE_STORAGE_PATH: storage,
 		CI_PLUGIN_DIR: plugins,
 		CI_LOG_LEVEL: 'info',
-		/* Sanitizer builds report through these. */
-		...Object.fromEntries(['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']
+		/* Sanitizer builds report through these; daytona runs need its fake. */
+		...Object.fromEntries(['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'DAYTONA_API_URL',
+			'DAYTONA_API_KEY']
 			.filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
 		...(opts.authMode === 'none' ? { CI_AUTH_MODE: 'none' } : { CI_API_KEY: key }),
 		...config,
