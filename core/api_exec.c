@@ -7,7 +7,9 @@
 #include "api.h"
 #include "app.h"
 #include "exec.h"
+#include "host.h"
 #include "http.h"
+#include "rate_limit.h"
 
 #define MAX_ARGS 256
 
@@ -201,12 +203,13 @@ json_t *ci_api_exec_json(const struct ci_exec_resp *r)
 
 void ci_api_exec(struct ci_req *req, void *app_ptr)
 {
+	struct ci_app *app = app_ptr;
 	struct ci_exec_resp resp;
 	struct parsed p;
 	char err[512];
 	size_t len;
 	const char *body = ci_req_body(req, &len);
-	int status;
+	int status, rc, wait;
 	json_t *out;
 
 	if (parse_exec(body, len, &p, err, sizeof(err))) {
@@ -222,7 +225,15 @@ void ci_api_exec(struct ci_req *req, void *app_ptr)
 		p.req.user = ci_req_header(req, "User-Id");
 	if (p.req.user && !*p.req.user)
 		p.req.user = NULL;
-	if (ci_exec_run(app_ptr, &p.req, &resp, &status, err, sizeof(err))) {
+	wait = ci_limits_exec_begin(app->limits, p.req.scope, ci_now_ms());
+	if (wait) {
+		ci_req_reply_rate_limited(req, wait);
+		parsed_release(&p);
+		return;
+	}
+	rc = ci_exec_run(app, &p.req, &resp, &status, err, sizeof(err));
+	ci_limits_exec_end(app->limits, p.req.scope);
+	if (rc) {
 		ci_req_reply_error(req, status, "%s", err);
 		parsed_release(&p);
 		return;

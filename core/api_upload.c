@@ -39,6 +39,7 @@ struct upload {
 	struct up_file *files;
 	int n_files, cap_files;
 	struct up_file *cur; /* file part being written */
+	uint64_t quota_left; /* principal's stored-bytes quota left; UINT64_MAX = none */
 	bool malformed, too_many;
 	char bad_field[128];
 };
@@ -116,6 +117,8 @@ static struct up_file *file_start(struct upload *u, const char *filename)
 			  : ci_resource_id_is_valid(u->entity_id) ? u->entity_id
 								  : NULL;
 	put.flags = !strcasecmp(u->read_only, "true") ? CI_STORE_F_READ_ONLY : 0;
+	if (u->quota_left < (uint64_t)u->app->conf->max_file_size)
+		put.max_size = u->quota_left ? u->quota_left : 1;
 	rc = ci_store_begin(u->app->store, &put, &f->w, err);
 	if (rc == CI_E_LIMIT)
 		file_fail(f, 413, "Too many files in this session");
@@ -168,8 +171,12 @@ static int on_part(void *ctx, const char *field, const char *filename, const cha
 		return 0;
 	u->cur->written += size;
 	rc = ci_store_write(u->cur->w, data, size, err);
-	if (rc == CI_E_LIMIT)
+	if (rc == CI_E_LIMIT && u->quota_left < (uint64_t)u->app->conf->max_file_size)
+		file_fail(u->cur, 413, "Storage quota exceeded");
+	else if (rc == CI_E_LIMIT)
 		file_fail(u->cur, 413, "File size limit exceeded");
+	if (!rc && u->quota_left != UINT64_MAX)
+		u->quota_left = u->quota_left > size ? u->quota_left - size : 0;
 	else if (rc)
 		file_fail(u->cur, 500, err);
 	return 0;
@@ -190,6 +197,19 @@ static int up_begin(struct ci_req *req, void *app_ptr)
 	}
 	u->app = app_ptr;
 	snprintf(u->scope, sizeof(u->scope), "%s", ci_api_scope(req));
+	u->quota_left = UINT64_MAX;
+	if (u->app->conf->principal_stored_bytes > 0) {
+		uint64_t quota = (uint64_t)u->app->conf->principal_stored_bytes;
+		uint64_t used = ci_store_owner_bytes(u->app->store, u->scope);
+
+		if (used >= quota) {
+			free(u);
+			ci_req_reply_error(req, 413, "Storage quota exceeded: %llu of %llu bytes used",
+					   (unsigned long long)used, (unsigned long long)quota);
+			return 1;
+		}
+		u->quota_left = quota - used;
+	}
 	u->mp = ci_multipart_new(req, on_part, u);
 	if (!u->mp) {
 		free(u);

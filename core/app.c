@@ -14,6 +14,7 @@
 #include "http.h"
 #include "loader.h"
 #include "log.h"
+#include "rate_limit.h"
 #include "sandbox.h"
 #include "store.h"
 
@@ -143,6 +144,12 @@ int ci_app_start(struct ci_app *app, struct ci_conf *conf, char *err, size_t err
 	app->auth = ci_auth_new(conf, err, errlen);
 	if (!app->auth)
 		goto out;
+	app->limits = ci_limits_new(conf->principal_concurrent_execs,
+				    conf->principal_execs_per_minute);
+	if (!app->limits) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	if (open_store(app, err, errlen))
 		goto out;
 	dir = ci_plugin_dir(conf->plugin_dir);
@@ -200,6 +207,8 @@ void ci_app_stop(struct ci_app *app, int grace_ms)
 	app->store = NULL;
 	ci_auth_free(app->auth);
 	app->auth = NULL;
+	ci_limits_free(app->limits);
+	app->limits = NULL;
 	if (app->lang_missing)
 		for (int i = 0; i < app->conf->n_langs; i++)
 			free(app->lang_missing[i]);

@@ -13,6 +13,7 @@
 struct ci_auth;
 struct ci_conf;
 struct ci_http;
+struct ci_limits;
 struct ci_plugin;
 struct ci_route;
 struct ci_sandboxes;
@@ -21,6 +22,7 @@ struct ci_store;
 struct ci_app {
 	struct ci_conf *conf;
 	struct ci_auth *auth;
+	struct ci_limits *limits; /* per-principal exec limits */
 	struct ci_plugin *plugin;
 	struct ci_store *store;
 	struct ci_sandboxes *sandboxes;

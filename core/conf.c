@@ -36,9 +36,15 @@ static const char *const storage_keys[] = {"path", "max_file_size", "max_files_p
 static const char *const session_keys[] = {"ttl_minutes",      "idle_minutes",
 					   "reaper_interval_s", "sweep_on_startup",
 					   "sandbox_label",    NULL};
-static const char *const limit_keys[] = {"max_memory_mb",     "max_run_timeout_s",
-					 "default_run_timeout_s", "max_output_bytes",
-					 "max_pids",          "max_output_file_bytes",
+static const char *const limit_keys[] = {"max_memory_mb",
+					 "max_run_timeout_s",
+					 "default_run_timeout_s",
+					 "max_output_bytes",
+					 "max_pids",
+					 "max_output_file_bytes",
+					 "principal_concurrent_execs",
+					 "principal_execs_per_minute",
+					 "principal_stored_bytes",
 					 NULL};
 static const char *const lang_keys[] = {"name",    "aliases", "runtime", "image", "source_file",
 					"compile", "run",     "probe",   NULL};
@@ -154,6 +160,9 @@ void ci_conf_defaults(struct ci_conf *conf)
 	conf->max_output_bytes = 1024 * 1024;
 	conf->max_pids = 256;
 	conf->max_output_file_bytes = 10 * 1024 * 1024;
+	conf->principal_concurrent_execs = 8;
+	conf->principal_execs_per_minute = 600;
+	conf->principal_stored_bytes = 10LL << 30;
 	conf->log_level = xstrdup("info");
 	load_default_langs(conf);
 }
@@ -551,6 +560,12 @@ static int load_file(struct ci_conf *conf, config_t *cfg, char *err, size_t errl
 		    get_int(g, "max_output_bytes", 1024, &conf->max_output_bytes, err, errlen) ||
 		    get_intf(g, "max_pids", 8, &conf->max_pids, err, errlen) ||
 		    get_int(g, "max_output_file_bytes", 1, &conf->max_output_file_bytes, err,
+			    errlen) ||
+		    get_intf(g, "principal_concurrent_execs", 0, &conf->principal_concurrent_execs,
+			     err, errlen) ||
+		    get_intf(g, "principal_execs_per_minute", 0, &conf->principal_execs_per_minute,
+			     err, errlen) ||
+		    get_int(g, "principal_stored_bytes", 0, &conf->principal_stored_bytes, err,
 			    errlen))
 			return -1;
 	}

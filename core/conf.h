@@ -92,6 +92,10 @@ struct ci_conf {
 	int64_t max_output_bytes;
 	int max_pids;
 	int64_t max_output_file_bytes;
+	/* per principal (0 = unlimited) */
+	int principal_concurrent_execs;
+	int principal_execs_per_minute;
+	int64_t principal_stored_bytes;
 
 	char *log_level;
 

@@ -203,6 +203,9 @@ int ci_store_delete(struct ci_store *st, const char *sid, const char *fid, const
  */
 int ci_store_expire(struct ci_store *st, int64_t older_than_ns, unsigned *n_removed);
 
+/* Bytes of every committed file of owner's sessions (quotas). Linear in sessions. */
+uint64_t ci_store_owner_bytes(struct ci_store *st, const char *owner);
+
 /* A consistent snapshot of the counters. */
 void ci_store_get_stats(struct ci_store *st, struct ci_store_stats *stats);
 

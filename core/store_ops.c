@@ -259,3 +259,18 @@ void ci_store_get_stats(struct ci_store *st, struct ci_store_stats *stats)
 	stats->inflight = st->inflight;
 	pthread_rwlock_unlock(&st->lock);
 }
+
+uint64_t ci_store_owner_bytes(struct ci_store *st, const char *owner)
+{
+	uint64_t bytes = 0;
+
+	/* A scan: quota checks are per upload, not per byte, and sessions are few. */
+	pthread_rwlock_rdlock(&st->lock);
+	for (size_t b = 0; b < st->idx.nbuckets; b++)
+		for (const struct ci_ssession *s = st->idx.buckets[b]; s; s = s->next)
+			if (!strcmp(s->owner, owner))
+				for (uint32_t i = 0; i < s->nfiles; i++)
+					bytes += s->files[i].size;
+	pthread_rwlock_unlock(&st->lock);
+	return bytes;
+}

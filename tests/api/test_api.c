@@ -285,6 +285,35 @@ static void test_restart_keeps_files(void **state)
 	tresp_free(&rs);
 }
 
+static void tune_quota(struct ci_conf *c)
+{
+	c->principal_stored_bytes = 1500;
+}
+
+static int setup_quota(void **state)
+{
+	(void)state;
+	fx_setup(NULL, tune_quota);
+	return 0;
+}
+
+static void test_stored_bytes_quota(void **state)
+{
+	static char half[801];
+	const char *names[] = {"a.txt", NULL}, *datas[] = {half, NULL};
+	json_t *j;
+
+	(void)state;
+	memset(half, 'q', 800);
+	json_decref(fx_upload(KEY_A, "/upload", names, datas, NULL, NULL, 200));
+	/* 800 + 800 > 1500: refused, and nothing of it kept. */
+	j = fx_upload(KEY_A, "/upload", names, datas, NULL, NULL, 413);
+	assert_string_equal(fx_str(j, "error"), "Storage quota exceeded");
+	json_decref(j);
+	/* The quota is per principal: Bob still has his. */
+	json_decref(fx_upload(KEY_B, "/upload", names, datas, NULL, NULL, 200));
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -309,6 +338,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exec_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ids_and_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stored_bytes_quota, setup_quota, teardown),
 	};
 
 	curl_global_init(CURL_GLOBAL_ALL);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,6 +386,52 @@ static void test_users_never_share_a_sandbox(void **state)
 	json_decref(r);
 }
 
+static void tune_rate(struct ci_conf *c)
+{
+	c->principal_execs_per_minute = 2;
+	c->principal_concurrent_execs = 1;
+}
+
+static int setup_rate(void **state)
+{
+	(void)state;
+	fx_setup(NULL, tune_rate);
+	return 0;
+}
+
+static void *slow_exec(void *arg)
+{
+	(void)arg;
+	json_decref(exec_json(KEY_B,
+			      json_pack("{s:s,s:s}", "lang", "bash", "code", "sleep 2"), 200));
+	return NULL;
+}
+
+static void test_rate_limits_per_principal(void **state)
+{
+	pthread_t t;
+	json_t *r;
+
+	(void)state;
+	json_decref(run_py("print(1)", 200));
+	json_decref(run_py("print(2)", 200));
+	/* Two a minute: the third waits, and is told for how long. */
+	r = run_py("print(3)", 429);
+	assert_string_equal(fx_str(r, "error"), "rate_limited");
+	assert_true(json_integer_value(json_object_get(r, "retry_after_seconds")) >= 1);
+	assert_true(json_integer_value(json_object_get(r, "retry_after_seconds")) <= 30);
+	json_decref(r);
+	/* Another principal is not affected; one at a time for it too. */
+	pthread_create(&t, NULL, slow_exec, NULL);
+	usleep(700 * 1000);
+	r = exec_json(KEY_B, json_pack("{s:s,s:s}", "lang", "bash", "code", "echo hi"), 429);
+	assert_int_equal(json_integer_value(json_object_get(r, "retry_after_seconds")), 1);
+	json_decref(r);
+	pthread_join(t, NULL);
+	json_decref(exec_json(KEY_B, json_pack("{s:s,s:s}", "lang", "bash", "code", "echo hi"),
+			      200));
+}
+
 static void test_read_only_and_duplicate_names(void **state)
 {
 	const char *n1[] = {"ro.txt", NULL}, *d1[] = {"original", NULL};
@@ -431,6 +478,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backend_failure_is_json_5xx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_users_never_share_a_sandbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_limits_per_principal, setup_rate, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only_and_duplicate_names, setup,
 						teardown),
 	};
