@@ -27,6 +27,7 @@ A second, plain-HTTP listener on 127.0.0.1 is the test-control endpoint:
        "ready_delay_ms": int    Pending -> Running delay of new pods
        "watch_delay_ms": int    hold every watch event back this long
        "exec_protocols": [str]  subprotocols exec accepts (e.g. v4 only)
+       "exec_stall": bool       execs upgrade, then never answer (a hung node)
        "evict": name            kill the pod's container, phase Failed/Evicted
        "delete": name           delete the pod underneath its client
   POST /reset            all faults off
@@ -78,6 +79,7 @@ class State:
         self.ready_delay = args.ready_delay_ms / 1000.0
         self.watch_delay = 0.0
         self.exec_protocols = list(k8s_exec.PROTOCOLS)
+        self.exec_stall = False
         self.containers = {}
         self.clock = threading.Lock()
         self.stats = {"requests": 0, "unauthorized": 0, "watches": 0, "execs": 0,
@@ -92,6 +94,7 @@ class State:
         self.ready_delay = self.args.ready_delay_ms / 1000.0
         self.watch_delay = 0.0
         self.exec_protocols = list(k8s_exec.PROTOCOLS)
+        self.exec_stall = False
 
 
 # ---- pod lifecycle -------------------------------------------------------
@@ -256,11 +259,19 @@ class Api(http.server.BaseHTTPRequestHandler):
     def fail(self, s):
         self.reply(s["code"], s)
 
-    def body(self):
+    def read_body(self):
+        """Read the request body before anything else: an answer that leaves
+        it unread would desync the keep-alive connection."""
         n = int(self.headers.get("Content-Length") or 0)
+        self.raw_body = b""
         if n > (3 << 20):
-            return None, ko.status(413, "RequestEntityTooLarge", "request body too large")
-        raw = self.rfile.read(n) if n else b""
+            self.close_connection = True
+            return False
+        self.raw_body = self.rfile.read(n) if n else b""
+        return True
+
+    def body(self):
+        raw = self.raw_body
         if not raw:
             return {}, None
         try:
@@ -306,6 +317,8 @@ class Api(http.server.BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(u.query, keep_blank_values=True)
         parts = [urllib.parse.unquote(p) for p in u.path.strip("/").split("/") if p]
+        if not self.read_body():
+            return self.fail(ko.status(413, "RequestEntityTooLarge", "request body too large"))
         if not self.auth():
             return
         st = self.server.st
@@ -517,6 +530,14 @@ class Api(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         self.close_connection = True
+        if st.exec_stall:
+            # Hold the connection without a word until the client gives up.
+            try:
+                while self.request.recv(65536):
+                    pass
+            except OSError:
+                pass
+            return
         ws = k8s_exec.WsConn(self.request)
         k8s_exec.ExecSession(ws, proto, cont.exec_argv(cmd), flag["stdin"], flag["stdout"],
                              flag["stderr"], st.stats).run()
@@ -596,6 +617,8 @@ class Control(http.server.BaseHTTPRequestHandler):
             st.watch_delay = req["watch_delay_ms"] / 1000.0
         if "exec_protocols" in req:
             st.exec_protocols = list(req["exec_protocols"])
+        if "exec_stall" in req:
+            st.exec_stall = bool(req["exec_stall"])
         if "evict" in req and not evict(st, ns, req["evict"]):
             return self.reply(404, {"error": "no such pod"})
         if "delete" in req:
