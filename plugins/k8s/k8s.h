@@ -64,7 +64,8 @@ struct k8s_conf {
 	char *token;	  /* explicit bearer token, or NULL */
 	char *token_file; /* re-read every token_reload_s, or NULL */
 	int64_t token_reload_s;
-	char *image_fmt; /* printf format with one %s = runtime */
+	char *image_fmt;    /* printf format with one %s = runtime */
+	char *image_prefix; /* prepended to the core's and image_fmt's names */
 	char *pull_policy;
 	char *runtime_class; /* NULL = the cluster default */
 	char *data_medium;   /* "" (node disk) or "Memory" */

@@ -205,6 +205,7 @@ static int read_strings(struct ci_be *be, bool in_cluster, ci_call *call)
 									   : NULL,
 		      &c->ca_file, call);
 	rc |= str_def(h, "image_format", "ci-sandbox-%s", &c->image_fmt, call);
+	rc |= str_def(h, "image_prefix", "", &c->image_prefix, call);
 	rc |= str_def(h, "image_pull_policy", "IfNotPresent", &c->pull_policy, call);
 	rc |= str_def(h, "runtime_class", NULL, &c->runtime_class, call);
 	rc |= str_def(h, "data_medium", "", &c->data_medium, call);
@@ -312,6 +313,7 @@ void k8s_conf_release(struct k8s_conf *c)
 	free(c->token);
 	free(c->token_file);
 	free(c->image_fmt);
+	free(c->image_prefix);
 	free(c->pull_policy);
 	free(c->runtime_class);
 	free(c->data_medium);

@@ -404,16 +404,19 @@ decided:
 	return rc;
 }
 
+/*
+ * The image: backends.k8s.image.<runtime> when set (the operator's word
+ * wins), else the core's spec->image, else image_format with the runtime;
+ * the last two get image_prefix (a registry, "registry.example/ci/").
+ */
 static int image_for(struct ci_be *be, const ci_create_spec *spec, char *out, size_t cap,
 		     ci_call *call)
 {
 	const char *img = NULL, *rt = spec->runtime;
-	char key[96];
+	char key[96], name[400];
 	int n;
 
-	if (spec->image && spec->image[0]) {
-		img = spec->image;
-	} else if (rt && rt[0]) {
+	if (rt && rt[0]) {
 		for (const char *p = rt; *p; p++)
 			if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
 			      *p == '-' || *p == '+'))
@@ -426,13 +429,20 @@ static int image_for(struct ci_be *be, const ci_create_spec *spec, char *out, si
 	}
 	if (img) {
 		n = snprintf(out, cap, "%s", img);
-	} else if (rt && rt[0]) {
+	} else {
+		if (spec->image && spec->image[0]) {
+			n = snprintf(name, sizeof(name), "%s", spec->image);
+		} else if (rt && rt[0]) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		n = snprintf(out, cap, be->conf.image_fmt, rt); /* one %s, checked at init */
+			n = snprintf(name, sizeof(name), be->conf.image_fmt, rt); /* one %s */
 #pragma GCC diagnostic pop
-	} else {
-		return ci_fail(call, CI_E_INVAL, "create: neither image nor runtime given");
+		} else {
+			return ci_fail(call, CI_E_INVAL, "create: neither image nor runtime given");
+		}
+		if (n < 0 || (size_t)n >= sizeof(name))
+			return ci_fail(call, CI_E_INVAL, "image name too long");
+		n = snprintf(out, cap, "%s%s", be->conf.image_prefix, name);
 	}
 	if (n < 0 || (size_t)n >= cap)
 		return ci_fail(call, CI_E_INVAL, "image name too long");

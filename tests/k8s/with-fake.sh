@@ -82,7 +82,8 @@ backends: {
     namespace = "ci-test";
     ca_file = "$FAKE_K8S_DIR/ca.crt";
     token_file = "$FAKE_K8S_DIR/token";
-    image_format = "registry.example/ci-sandbox-%s:test";
+    image_prefix = "registry.example/";
+    image_format = "ci-sandbox-%s";
     start_timeout_ms = 30000;
     exec_grace_ms = 2000;
   };
