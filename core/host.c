@@ -581,12 +581,13 @@ static int stream_recv(ci_stream *s, void *buf, size_t cap, size_t *got, int64_t
 		if (stream_poll(hs, POLLIN, deadline_ms, &ready))
 			return ci_fail(call, CI_E_UNAVAIL, "stream: poll: %s", strerror(errno));
 		if (!ready)
-			return ci_fail(call, CI_E_TIMEOUT, "stream: nothing received by the deadline");
+			return ci_fail(call, CI_E_TIMEOUT,
+				       "stream: nothing received by the deadline");
 	}
 }
 
-static int stream_send(ci_stream *s, const void *buf, size_t len, size_t *sent,
-		       int64_t deadline_ms, ci_call *call)
+static int stream_send(ci_stream *s, const void *buf, size_t len, size_t *sent, int64_t deadline_ms,
+		       ci_call *call)
 {
 	struct host_stream *hs = stream_of(s);
 	CURLcode cc;
@@ -608,7 +609,8 @@ static int stream_send(ci_stream *s, const void *buf, size_t len, size_t *sent,
 		if (stream_poll(hs, POLLOUT, deadline_ms, &ready))
 			return ci_fail(call, CI_E_UNAVAIL, "stream: poll: %s", strerror(errno));
 		if (!ready)
-			return ci_fail(call, CI_E_TIMEOUT, "stream: could not send by the deadline");
+			return ci_fail(call, CI_E_TIMEOUT,
+				       "stream: could not send by the deadline");
 	}
 }
 
@@ -664,30 +666,12 @@ static int request_head(const ci_http_req *req, char **out, size_t *len, ci_call
 {
 	char *path = NULL, *query = NULL, *host = NULL, *port = NULL;
 	CURLU *u = curl_url();
-	size_t cap = 1024, n = 0;
-	char *b = NULL;
+	FILE *f = NULL;
 	int rc = CI_OK;
 
-#define HEAD_ADD(...)                                                                              \
-	do {                                                                                       \
-		int k_;                                                                            \
-		for (;;) {                                                                         \
-			k_ = snprintf(b + n, cap - n, __VA_ARGS__);                                \
-			if (k_ >= 0 && (size_t)k_ < cap - n)                                       \
-				break;                                                             \
-			cap = cap * 2 + (k_ > 0 ? (size_t)k_ : 0);                                 \
-			char *nb_ = realloc(b, cap);                                               \
-			if (!nb_) {                                                                \
-				rc = ci_fail(call, CI_E_NOMEM, "http_connect: out of memory");     \
-				goto out;                                                          \
-			}                                                                          \
-			b = nb_;                                                                   \
-		}                                                                                  \
-		n += (size_t)k_;                                                                   \
-	} while (0)
-
-	b = malloc(cap);
-	if (!u || !b) {
+	*out = NULL;
+	*len = 0;
+	if (!u || !(f = open_memstream(out, len))) {
 		rc = ci_fail(call, CI_E_NOMEM, "http_connect: out of memory");
 		goto out;
 	}
@@ -704,36 +688,37 @@ static int request_head(const ci_http_req *req, char **out, size_t *len, ci_call
 		rc = ci_fail(call, CI_E_INVAL, "http_connect: method or URL holds a space");
 		goto out;
 	}
-	HEAD_ADD("%s %s%s%s HTTP/1.1\r\nHost: %s%s%s\r\n", req->method, path, query ? "?" : "",
-		 query ? query : "", host, port ? ":" : "", port ? port : "");
+	fprintf(f, "%s %s%s%s HTTP/1.1\r\nHost: %s%s%s\r\n", req->method, path, query ? "?" : "",
+		query ? query : "", host, port ? ":" : "", port ? port : "");
 	for (const char *const *h = req->headers; h && *h; h++) {
 		if (strpbrk(*h, "\r\n") || !strchr(*h, ':')) {
 			rc = ci_fail(call, CI_E_INVAL, "http_connect: bad header line");
 			goto out;
 		}
-		HEAD_ADD("%s\r\n", *h);
+		fprintf(f, "%s\r\n", *h);
 	}
 	if (req->bearer) {
 		if (strpbrk(req->bearer, "\r\n")) {
-			rc = ci_fail(call, CI_E_INVAL, "http: header or bearer token holds a line break");
+			rc = ci_fail(call, CI_E_INVAL,
+				     "http: header or bearer token holds a line break");
 			goto out;
 		}
-		HEAD_ADD("Authorization: Bearer %s\r\n", req->bearer);
+		fprintf(f, "Authorization: Bearer %s\r\n", req->bearer);
 	}
-	HEAD_ADD("\r\n");
-#undef HEAD_ADD
+	fputs("\r\n", f);
 out:
+	if (f && fclose(f) && rc == CI_OK)
+		rc = ci_fail(call, CI_E_NOMEM, "http_connect: out of memory");
 	curl_free(path);
 	curl_free(query);
 	curl_free(host);
 	curl_free(port);
 	curl_url_cleanup(u);
 	if (rc != CI_OK) {
-		free(b);
-		b = NULL;
+		free(*out);
+		*out = NULL;
+		*len = 0;
 	}
-	*out = b;
-	*len = n;
 	return rc;
 }
 
@@ -796,8 +781,10 @@ static int host_http_connect(void *hctx, const ci_http_req *req, ci_stream **out
 		curl_easy_setopt(hs->c, CURLOPT_CAINFO, req->ca_file);
 	cc = curl_easy_perform(hs->c);
 	if (cc != CURLE_OK) {
-		rc = map_curl_error(cc, &x, &(ci_http_req){.method = "CONNECT", .url = req->url,
-							   .unix_socket = req->unix_socket},
+		rc = map_curl_error(cc, &x,
+				    &(ci_http_req){.method = "CONNECT",
+						   .url = req->url,
+						   .unix_socket = req->unix_socket},
 				    errbuf, budget, call);
 		goto out_fail;
 	}

@@ -8,12 +8,13 @@
  * namespace -- and only warns when the API server cannot be reached (it may
  * come up later; calls say CI_E_UNAVAIL until then).
  */
+#include "k8s.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ci/backend_util.h"
-#include "k8s.h"
 
 #define PROBE_MS 5000
 
@@ -72,8 +73,9 @@ static int probe(struct ci_be *be, ci_call *call)
 			     be->conf.ns, msg);
 		break;
 	case 404:
-		rc = ci_fail(call, CI_E_INVAL, "k8s: namespace %s or the pods API not found at %s: %s",
-			     be->conf.ns, be->conf.url, msg);
+		rc = ci_fail(call, CI_E_INVAL,
+			     "k8s: namespace %s or the pods API not found at %s: %s", be->conf.ns,
+			     be->conf.url, msg);
 		break;
 	default:
 		be->host->log(be->host->hctx, CI_LOG_WARN, "k8s: probe answered HTTP %d: %s",
@@ -169,7 +171,8 @@ static int k8s_exec(ci_be *be, const char *id, const ci_exec_spec *spec, ci_exec
 	if (spec->stdin_buf && spec->stdin_len) {
 		/* `head -c N` in the pod: the program sees EOF on v4 servers too. */
 		m = (struct k8s_mem){spec->stdin_buf, spec->stdin_len};
-		in = (ci_source){.read = k8s_mem_read, .ctx = &m, .size = (int64_t)m.left, .fd = -1};
+		in = (ci_source){
+			.read = k8s_mem_read, .ctx = &m, .size = (int64_t)m.left, .fd = -1};
 		x.in = &in;
 		x.stdin_kind = K8S_STDIN_COUNTED;
 	}

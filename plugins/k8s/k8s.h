@@ -91,8 +91,8 @@ struct ci_be {
 int k8s_conf_read(struct ci_be *be, ci_call *call);
 void k8s_conf_release(struct k8s_conf *c);
 /* Parse "k=v<sep>k=v" into pairs (labels: ','; annotations: '\n'). Pure. */
-int k8s_kv_parse(const char *s, char sep, bool label, struct k8s_kv **out, size_t *n,
-		 char *err, size_t errlen);
+int k8s_kv_parse(const char *s, char sep, bool label, struct k8s_kv **out, size_t *n, char *err,
+		 size_t errlen);
 void k8s_kv_free(struct k8s_kv *kv, size_t n);
 /* Copy the current token into buf (re-reading token_file when due). */
 int k8s_token(struct ci_be *be, char *buf, size_t cap, ci_call *call);
@@ -129,8 +129,8 @@ struct k8s_limits {
 /* The Pod JSON (malloc'ed). Pure, unit-tested. */
 char *k8s_pod_json(const struct k8s_conf *c, const char *name, const char *image,
 		   const char *runtime, const char *owner, const char *session,
-		   const char *const *env, const struct k8s_limits *l, int64_t now_unix,
-		   char *err, size_t errlen);
+		   const char *const *env, const struct k8s_limits *l, int64_t now_unix, char *err,
+		   size_t errlen);
 
 /*
  * What a pod object says about its readiness. Pure: feeds on a Pod JSON.
@@ -139,11 +139,10 @@ char *k8s_pod_json(const struct k8s_conf *c, const char *name, const char *image
 enum k8s_pod_state { K8S_POD_PENDING, K8S_POD_RUNNING, K8S_POD_BROKEN, K8S_POD_GONE };
 enum k8s_pod_state k8s_pod_state_of(const char *json, size_t len, char *why, size_t cap);
 
-int k8s_pod_create(struct ci_be *be, const ci_create_spec *spec, char id[CI_ID_MAX],
-		   ci_call *call);
+int k8s_pod_create(struct ci_be *be, const ci_create_spec *spec, char id[CI_ID_MAX], ci_call *call);
 /* GET the pod and say what state it is in; 404 -> CI_E_NOTFOUND. */
-int k8s_pod_fetch(struct ci_be *be, const char *name, enum k8s_pod_state *st, char *why,
-		  size_t cap, ci_call *call);
+int k8s_pod_fetch(struct ci_be *be, const char *name, enum k8s_pod_state *st, char *why, size_t cap,
+		  ci_call *call);
 /* GET the pod: CI_OK when Running, CI_E_NOTFOUND when gone/terminating/dead. */
 int k8s_pod_usable(struct ci_be *be, const char *name, ci_call *call);
 /* DELETE ?gracePeriodSeconds=0; 404 -> CI_E_NOTFOUND. */
@@ -154,12 +153,18 @@ int k8s_pod_sweep(struct ci_be *be, const char *owner, int64_t older_than, unsig
 int64_t k8s_parse_time(const char *s);
 
 /* ---- exec channels (k8s_chan.c), pure ---- */
-enum { K8S_CH_STDIN = 0, K8S_CH_STDOUT = 1, K8S_CH_STDERR = 2, K8S_CH_ERROR = 3,
-       K8S_CH_RESIZE = 4, K8S_CH_CLOSE = 255 };
+enum {
+	K8S_CH_STDIN = 0,
+	K8S_CH_STDOUT = 1,
+	K8S_CH_STDERR = 2,
+	K8S_CH_ERROR = 3,
+	K8S_CH_RESIZE = 4,
+	K8S_CH_CLOSE = 255
+};
 
 struct k8s_chan {
-	const ci_sink *out;	 /* receives CI_STREAM_STDOUT / STDERR */
-	int ch;			 /* channel of the current message, -1 before its first byte */
+	const ci_sink *out; /* receives CI_STREAM_STDOUT / STDERR */
+	int ch;		    /* channel of the current message, -1 before its first byte */
 	bool in_msg;
 	bool stop_out, stop_err; /* the sink said "no more" for that stream */
 	struct k8s_buf status;	 /* channel 3, capped */
@@ -187,9 +192,9 @@ struct k8s_ws_io {
 	struct k8s_chan *chan;
 	int64_t deadline_ms; /* the connection is closed by then */
 	/* results */
-	bool v5;	/* the server spoke v5.channel.k8s.io */
-	bool closed;	/* the exchange ended (close frame or EOF) before the deadline */
-	int64_t sent;	/* stdin bytes sent */
+	bool v5;      /* the server spoke v5.channel.k8s.io */
+	bool closed;  /* the exchange ended (close frame or EOF) before the deadline */
+	int64_t sent; /* stdin bytes sent */
 };
 
 /*
@@ -204,8 +209,8 @@ int k8s_ws_exec(struct ci_be *be, const char *name, const char *query, struct k8
 /* base64 of SHA-1(key + GUID): the expected Sec-WebSocket-Accept. Pure. */
 void k8s_ws_accept(const char *key, char out[32]);
 /* Parse an HTTP/1.1 answer head: status, and the values of three headers. Pure. */
-int k8s_http_head(const char *head, size_t len, int *status, char *proto, size_t pcap,
-		  char *accept, size_t acap, int64_t *content_length);
+int k8s_http_head(const char *head, size_t len, int *status, char *proto, size_t pcap, char *accept,
+		  size_t acap, int64_t *content_length);
 
 /* ---- exec (k8s_exec.c) ---- */
 enum k8s_stdin {
@@ -217,10 +222,10 @@ enum k8s_stdin {
 struct k8s_exec {
 	const char *const *argv;
 	const char *const *env;
-	const char *cwd;	/* NULL = /mnt/data */
-	const ci_source *in;	/* stdin, or NULL */
+	const char *cwd;     /* NULL = /mnt/data */
+	const ci_source *in; /* stdin, or NULL */
 	enum k8s_stdin stdin_kind;
-	int64_t timeout_ms;	/* 0 = bounded by the call only */
+	int64_t timeout_ms; /* 0 = bounded by the call only */
 	const ci_sink *out;
 };
 
@@ -240,10 +245,9 @@ int k8s_exec_query(struct k8s_buf *q, const struct k8s_exec *x, int64_t prog_ms)
 void k8s_status_to_result(int status, bool timed_out, ci_exec_result *res);
 
 /* ---- files (k8s_files.c) ---- */
-int k8s_put(struct ci_be *be, const char *id, const char *path, const ci_source *src,
-	    uint32_t mode, ci_call *call);
-int k8s_get(struct ci_be *be, const char *id, const char *path, const ci_sink *out,
+int k8s_put(struct ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
 	    ci_call *call);
+int k8s_get(struct ci_be *be, const char *id, const char *path, const ci_sink *out, ci_call *call);
 int k8s_list(struct ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx,
 	     ci_call *call);
 

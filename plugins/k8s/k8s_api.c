@@ -99,8 +99,7 @@ void k8s_resp_release(struct k8s_resp *r)
 	r->status = 0;
 }
 
-void k8s_status_text(const char *body, size_t len, char *out, size_t cap, char *reason,
-		     size_t rcap)
+void k8s_status_text(const char *body, size_t len, char *out, size_t cap, char *reason, size_t rcap)
 {
 	json_t *j = json_loadb(body, len, 0, NULL);
 	const char *m = json_string_value(json_object_get(j, "message"));

@@ -44,8 +44,8 @@ static int int_def(const ci_host *h, const char *key, int64_t def, int64_t min, 
 	if (rc != CI_OK)
 		*out = def;
 	if (*out < min || *out > max)
-		return ci_fail(call, CI_E_INVAL, "backends.k8s.%s = %lld is outside %lld..%lld", key,
-			       (long long)*out, (long long)min, (long long)max);
+		return ci_fail(call, CI_E_INVAL, "backends.k8s.%s = %lld is outside %lld..%lld",
+			       key, (long long)*out, (long long)min, (long long)max);
 	return CI_OK;
 }
 
@@ -136,7 +136,8 @@ int k8s_kv_parse(const char *s, char sep, bool label, struct k8s_kv **out, size_
 		}
 		eq = memchr(p, '=', (size_t)(end - p));
 		if (!eq || !key_ok(p, (size_t)(eq - p))) {
-			snprintf(err, errlen, "bad entry '%.*s' (want key=value)", (int)(end - p), p);
+			snprintf(err, errlen, "bad entry '%.*s' (want key=value)", (int)(end - p),
+				 p);
 			goto fail;
 		}
 		t = realloc(kv, (cnt + 1) * sizeof(*kv));
@@ -158,8 +159,9 @@ int k8s_kv_parse(const char *s, char sep, bool label, struct k8s_kv **out, size_
 			goto fail;
 		}
 		if (!strncmp(kv[cnt - 1].key, K8S_LABEL_PREFIX, sizeof(K8S_LABEL_PREFIX) - 1)) {
-			snprintf(err, errlen, "%s: keys starting with '" K8S_LABEL_PREFIX
-					      "' are the backend's own",
+			snprintf(err, errlen,
+				 "%s: keys starting with '" K8S_LABEL_PREFIX
+				 "' are the backend's own",
 				 kv[cnt - 1].key);
 			goto fail;
 		}
@@ -202,7 +204,7 @@ static int read_strings(struct ci_be *be, bool in_cluster, ci_call *call)
 		      &c->token_file, call);
 	rc |= str_def(h, "ca_file",
 		      in_cluster && access(K8S_SA_DIR "/ca.crt", R_OK) == 0 ? K8S_SA_DIR "/ca.crt"
-									   : NULL,
+									    : NULL,
 		      &c->ca_file, call);
 	rc |= str_def(h, "image_format", "ci-sandbox-%s", &c->image_fmt, call);
 	rc |= str_def(h, "image_prefix", "", &c->image_prefix, call);
@@ -219,11 +221,11 @@ static int read_ints(struct ci_be *be, ci_call *call)
 	int64_t v;
 	int rc;
 
-#define INT(key, def, min, max, dst)                                                               \
-	do {                                                                                       \
-		if ((rc = int_def(h, key, def, min, max, &v, call)) != CI_OK)                      \
-			return rc;                                                                 \
-		dst;                                                                               \
+#define INT(key, def, min, max, dst)                                          \
+	do {                                                                  \
+		if ((rc = int_def(h, key, def, min, max, &v, call)) != CI_OK) \
+			return rc;                                            \
+		dst;                                                          \
 	} while (0)
 	INT("token_reload_s", 60, 1, 86400, c->token_reload_s = v);
 	INT("run_as_user", 1000, 1, 2147483647, c->uid = v);
@@ -239,9 +241,10 @@ static int read_ints(struct ci_be *be, ci_call *call)
 	INT("exec_grace_ms", 2000, 100, 600000, c->exec_grace_ms = v);
 #undef INT
 	if (c->mem_request_bytes > c->mem_bytes || c->cpu_request_millis > c->cpu_millis)
-		return ci_fail(call, CI_E_INVAL,
-			       "backends.k8s: a request is larger than its limit (memory_request_mb "
-			       "> memory_mb or cpu_request_millis > cpu_millis)");
+		return ci_fail(
+			call, CI_E_INVAL,
+			"backends.k8s: a request is larger than its limit (memory_request_mb "
+			"> memory_mb or cpu_request_millis > cpu_millis)");
 	return CI_OK;
 }
 
@@ -289,15 +292,18 @@ int k8s_conf_read(struct ci_be *be, ci_call *call)
 		return ci_fail(call, CI_E_INVAL,
 			       "backends.k8s: set token or token_file (no service account here)");
 	if (!image_fmt_ok(c->image_fmt))
-		return ci_fail(call, CI_E_INVAL, "backends.k8s.image_format must hold exactly one %%s");
+		return ci_fail(call, CI_E_INVAL,
+			       "backends.k8s.image_format must hold exactly one %%s");
 	if (strcmp(c->pull_policy, "IfNotPresent") && strcmp(c->pull_policy, "Always") &&
 	    strcmp(c->pull_policy, "Never"))
-		return ci_fail(call, CI_E_INVAL,
-			       "backends.k8s.image_pull_policy must be IfNotPresent, Always or Never");
+		return ci_fail(
+			call, CI_E_INVAL,
+			"backends.k8s.image_pull_policy must be IfNotPresent, Always or Never");
 	if (c->data_medium[0] && strcmp(c->data_medium, "Memory"))
 		return ci_fail(call, CI_E_INVAL, "backends.k8s.data_medium must be \"\" or Memory");
 	if (c->runtime_class && !k8s_name_ok(c->runtime_class))
-		return ci_fail(call, CI_E_INVAL, "backends.k8s.runtime_class '%s' is not a DNS label",
+		return ci_fail(call, CI_E_INVAL,
+			       "backends.k8s.runtime_class '%s' is not a DNS label",
 			       c->runtime_class);
 	if (c->ca_file && access(c->ca_file, R_OK))
 		return ci_fail(call, CI_E_INVAL, "backends.k8s.ca_file %s: %s", c->ca_file,
@@ -348,8 +354,8 @@ int k8s_token(struct ci_be *be, char *buf, size_t cap, ci_call *call)
 			 * rotated; with none at all the call cannot go. */
 			if (be->token)
 				be->host->log(be->host->hctx, CI_LOG_WARN,
-					      "k8s: cannot re-read token_file %s: %s", c->token_file,
-					      e ? strerror(e) : "empty");
+					      "k8s: cannot re-read token_file %s: %s",
+					      c->token_file, e ? strerror(e) : "empty");
 		}
 	}
 	if (!be->token)

@@ -76,8 +76,9 @@ int k8s_exec_query(struct k8s_buf *q, const struct k8s_exec *x, int64_t prog_ms)
 		rc |= arg(q, *e);
 	for (const char *const *a = x->argv; *a; a++)
 		rc |= arg(q, *a);
-	rc |= k8s_buf_printf(q, "&container=" K8S_CONTAINER "&stdin=%s&stdout=true&stderr=true"
-				"&tty=false",
+	rc |= k8s_buf_printf(q,
+			     "&container=" K8S_CONTAINER "&stdin=%s&stdout=true&stderr=true"
+			     "&tty=false",
 			     x->in && x->stdin_kind != K8S_STDIN_NONE ? "true" : "false");
 	return rc ? -1 : 0;
 }

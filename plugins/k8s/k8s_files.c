@@ -25,18 +25,17 @@
 /* Exit codes shared by the scripts. */
 enum { X_NOENT = 3, X_LINK = 4, X_NOTDIR = 5, X_ISDIR = 7 };
 
-static const char put_script[] =
-	"p=$1 d=${1%/*}\n"
-	"c=$d\n"
-	"while [ \"$c\" != /mnt/data ]; do\n"
-	"  [ -L \"$c\" ] && exit 4\n"
-	"  [ -e \"$c\" ] && ! [ -d \"$c\" ] && exit 5\n"
-	"  c=${c%/*}\n"
-	"done\n"
-	"[ -d \"$p\" ] && ! [ -L \"$p\" ] && exit 7\n"
-	"mkdir -p -- \"$d\" || exit 5\n"
-	"[ -L \"$p\" ] && { rm -f -- \"$p\" || exit 6; }\n"
-	"exec tar -x -p -f - -C \"$d\" --no-same-owner\n";
+static const char put_script[] = "p=$1 d=${1%/*}\n"
+				 "c=$d\n"
+				 "while [ \"$c\" != /mnt/data ]; do\n"
+				 "  [ -L \"$c\" ] && exit 4\n"
+				 "  [ -e \"$c\" ] && ! [ -d \"$c\" ] && exit 5\n"
+				 "  c=${c%/*}\n"
+				 "done\n"
+				 "[ -d \"$p\" ] && ! [ -L \"$p\" ] && exit 7\n"
+				 "mkdir -p -- \"$d\" || exit 5\n"
+				 "[ -L \"$p\" ] && { rm -f -- \"$p\" || exit 6; }\n"
+				 "exec tar -x -p -f - -C \"$d\" --no-same-owner\n";
 
 static const char get_script[] = "p=$1\n"
 				 "[ -e \"$p\" ] || [ -L \"$p\" ] || exit 3\n"
@@ -73,8 +72,8 @@ static int usable(struct ci_be *be, const char *id, ci_call *call)
 	return k8s_pod_usable(be, id, call);
 }
 
-int k8s_put(struct ci_be *be, const char *id, const char *path, const ci_source *src,
-	    uint32_t mode, ci_call *call)
+int k8s_put(struct ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
+	    ci_call *call)
 {
 	char norm[PATH_CAP];
 	const char *argv[] = {"/bin/sh", "-c", put_script, "ci-put", norm, NULL};
@@ -110,15 +109,17 @@ int k8s_put(struct ci_be *be, const char *id, const char *path, const ci_source 
 	if (r.timed_out)
 		rc = ci_fail(call, CI_E_TIMEOUT, "put %s: timed out", path);
 	else if (r.status == X_LINK)
-		rc = ci_fail(call, CI_E_INVAL, "put %s: a parent directory is a symlink (not "
-					       "followed)", path);
+		rc = ci_fail(call, CI_E_INVAL,
+			     "put %s: a parent directory is a symlink (not "
+			     "followed)",
+			     path);
 	else if (r.status == X_NOTDIR)
 		rc = ci_fail(call, CI_E_INVAL, "put %s: a parent is not a directory", path);
 	else if (r.status == X_ISDIR)
 		rc = ci_fail(call, CI_E_INVAL, "put %s: is a directory", path);
 	else if (r.status != 0)
-		rc = ci_fail(call, strstr(k8s_buf_str(&es.err), "No space") ? CI_E_LIMIT
-									     : CI_E_BACKEND,
+		rc = ci_fail(call,
+			     strstr(k8s_buf_str(&es.err), "No space") ? CI_E_LIMIT : CI_E_BACKEND,
 			     "put %s: exit %d: %s", path, r.status, k8s_buf_str(&es.err));
 	else
 		rc = k8s_tar_out_status(t, call);
@@ -144,8 +145,7 @@ static int get_write(void *ctx, int stream, const void *buf, size_t len)
 	return 0;
 }
 
-int k8s_get(struct ci_be *be, const char *id, const char *path, const ci_sink *out,
-	    ci_call *call)
+int k8s_get(struct ci_be *be, const char *id, const char *path, const ci_sink *out, ci_call *call)
 {
 	char norm[PATH_CAP];
 	const char *argv[] = {"/bin/sh", "-c", get_script, "ci-get", norm, NULL};
@@ -171,8 +171,10 @@ int k8s_get(struct ci_be *be, const char *id, const char *path, const ci_sink *o
 	else if (r.status == X_NOENT)
 		rc = ci_fail(call, CI_E_NOTFOUND, "get %s: no such file", path);
 	else if (r.status == X_LINK)
-		rc = ci_fail(call, CI_E_INVAL, "get %s: is or is reached through a symlink (not "
-					       "followed)", path);
+		rc = ci_fail(call, CI_E_INVAL,
+			     "get %s: is or is reached through a symlink (not "
+			     "followed)",
+			     path);
 	else if (r.status == X_NOTDIR)
 		rc = ci_fail(call, CI_E_INVAL, "get %s: not a regular file", path);
 	else if (gs.tin.rc != CI_OK)

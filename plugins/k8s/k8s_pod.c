@@ -50,8 +50,8 @@ static const char keepalive[] = "trap 'exit 0' TERM; while :; do sleep 3600 & wa
 
 char *k8s_pod_json(const struct k8s_conf *c, const char *name, const char *image,
 		   const char *runtime, const char *owner, const char *session,
-		   const char *const *env, const struct k8s_limits *l, int64_t now_unix,
-		   char *err, size_t errlen)
+		   const char *const *env, const struct k8s_limits *l, int64_t now_unix, char *err,
+		   size_t errlen)
 {
 	char created[32], owner_lv[K8S_NAME_MAX + 1], sess_lv[K8S_NAME_MAX + 1];
 	json_t *pod, *labels, *ann, *jenv, *ctr, *spec;
@@ -103,8 +103,7 @@ char *k8s_pod_json(const struct k8s_conf *c, const char *name, const char *image
 		"runAsGroup", (json_int_t)c->gid, "capabilities", "drop", "ALL", "resources",
 		"limits", "cpu", millis(l->cpu_millis), "memory", quantity(l->mem_bytes),
 		"requests", "cpu", millis(c->cpu_request_millis), "memory",
-		quantity(c->mem_request_bytes < l->mem_bytes ? c->mem_request_bytes
-							     : l->mem_bytes),
+		quantity(c->mem_request_bytes < l->mem_bytes ? c->mem_request_bytes : l->mem_bytes),
 		"volumeMounts", "name", "data", "mountPath", K8S_DATA_DIR, "name", "tmp",
 		"mountPath", "/tmp");
 	spec = json_pack("{s:s, s:b, s:b, s:I, s:I, s:b, s:b, s:b, "
@@ -186,8 +185,8 @@ static enum k8s_pod_state state_of(json_t *pod, char *why, size_t cap)
 		if (wr && (!strcmp(wr, "ErrImagePull") || !strcmp(wr, "ImagePullBackOff") ||
 			   !strcmp(wr, "InvalidImageName") || !strcmp(wr, "ErrImageNeverPull") ||
 			   !strcmp(wr, "CreateContainerConfigError") ||
-			   !strcmp(wr, "CreateContainerError") || !strcmp(wr, "RunContainerError") ||
-			   !strcmp(wr, "CrashLoopBackOff"))) {
+			   !strcmp(wr, "CreateContainerError") ||
+			   !strcmp(wr, "RunContainerError") || !strcmp(wr, "CrashLoopBackOff"))) {
 			snprintf(why, cap, "%s for image %s%s%s", wr, image ? image : "?",
 				 wm ? ": " : "", wm ? wm : "");
 			return K8S_POD_BROKEN;
@@ -316,9 +315,8 @@ static int wait_running(struct ci_be *be, const char *name, const char *rv0, int
 		int64_t left = deadline - now_ms(be);
 
 		if (left <= 0) {
-			rc = ci_fail(call, CI_E_TIMEOUT,
-				     "create: pod %s not Running in time (%s)", name,
-				     w.why[0] ? w.why : "no status yet");
+			rc = ci_fail(call, CI_E_TIMEOUT, "create: pod %s not Running in time (%s)",
+				     name, w.why[0] ? w.why : "no status yet");
 			break;
 		}
 		if (!w.rv[0] || w.error) {
@@ -332,8 +330,10 @@ static int wait_running(struct ci_be *be, const char *name, const char *rv0, int
 				break;
 			}
 			if (resp.status == 404) {
-				rc = ci_fail(call, CI_E_BACKEND, "create: pod %s vanished while "
-								 "starting", name);
+				rc = ci_fail(call, CI_E_BACKEND,
+					     "create: pod %s vanished while "
+					     "starting",
+					     name);
 				break;
 			}
 			if (resp.status != 200) {
@@ -341,8 +341,8 @@ static int wait_running(struct ci_be *be, const char *name, const char *rv0, int
 				break;
 			}
 			json_t *j = json_loadb(k8s_buf_str(&resp.body), resp.body.len, 0, NULL);
-			const char *rv = json_string_value(json_object_get(
-				json_object_get(j, "metadata"), "resourceVersion"));
+			const char *rv = json_string_value(
+				json_object_get(json_object_get(j, "metadata"), "resourceVersion"));
 
 			snprintf(w.rv, sizeof(w.rv), "%s", rv ? rv : "0");
 			w.state = state_of(j, w.why, sizeof(w.why));
@@ -352,15 +352,18 @@ static int wait_running(struct ci_be *be, const char *name, const char *rv0, int
 		if (w.state != K8S_POD_PENDING || w.gone || w.bad)
 			goto decided;
 		path.len = 0;
-		k8s_buf_printf(&path,
-			       "/api/v1/namespaces/%s/pods?watch=true&fieldSelector=metadata.name%%3D%s"
-			       "&resourceVersion=%s&timeoutSeconds=%lld&allowWatchBookmarks=false",
-			       be->conf.ns, name, w.rv, (long long)(left / 1000 + 1));
+		k8s_buf_printf(
+			&path,
+			"/api/v1/namespaces/%s/pods?watch=true&fieldSelector=metadata.name%%3D%s"
+			"&resourceVersion=%s&timeoutSeconds=%lld&allowWatchBookmarks=false",
+			be->conf.ns, name, w.rv, (long long)(left / 1000 + 1));
 		k8s_resp_release(&resp);
 		w.line.len = 0;
 		rc = k8s_call(be,
-			      &(struct k8s_req){.method = "GET", .path = k8s_buf_str(&path),
-						.sink = &sink, .deadline_ms = deadline},
+			      &(struct k8s_req){.method = "GET",
+						.path = k8s_buf_str(&path),
+						.sink = &sink,
+						.deadline_ms = deadline},
 			      &resp, call);
 		if (rc == CI_E_TIMEOUT) {
 			rc = ci_fail(call, CI_E_TIMEOUT,
@@ -375,14 +378,14 @@ static int wait_running(struct ci_be *be, const char *name, const char *rv0, int
 			break;
 		}
 		rounds++;
-decided:
+	decided:
 		if (w.bad) {
 			rc = ci_fail(call, CI_E_BACKEND, "create: malformed watch event");
 			break;
 		}
 		if (w.gone) {
-			rc = ci_fail(call, CI_E_BACKEND, "create: pod %s was deleted while starting",
-				     name);
+			rc = ci_fail(call, CI_E_BACKEND,
+				     "create: pod %s was deleted while starting", name);
 			break;
 		}
 		if (w.state == K8S_POD_RUNNING) {
@@ -463,8 +466,7 @@ static ci_call cleanup_call(struct ci_be *be, const ci_call *call)
 	return c;
 }
 
-int k8s_pod_create(struct ci_be *be, const ci_create_spec *spec, char id[CI_ID_MAX],
-		   ci_call *call)
+int k8s_pod_create(struct ci_be *be, const ci_create_spec *spec, char id[CI_ID_MAX], ci_call *call)
 {
 	struct k8s_limits l = {
 		.mem_bytes = spec->mem_bytes > 0 ? spec->mem_bytes : be->conf.mem_bytes,
@@ -496,9 +498,10 @@ int k8s_pod_create(struct ci_be *be, const ci_create_spec *spec, char id[CI_ID_M
 		return ci_fail(call, err[0] && strstr(err, "env") ? CI_E_INVAL : CI_E_NOMEM, "%s",
 			       err);
 	k8s_buf_printf(&path, "/api/v1/namespaces/%s/pods", be->conf.ns);
-	rc = k8s_call(be, &(struct k8s_req){.method = "POST", .path = k8s_buf_str(&path),
-					    .body_json = body},
-		      &resp, call);
+	rc = k8s_call(
+		be,
+		&(struct k8s_req){.method = "POST", .path = k8s_buf_str(&path), .body_json = body},
+		&resp, call);
 	free(body);
 	if (rc != CI_OK)
 		goto out;
@@ -532,8 +535,8 @@ out:
 	return rc;
 }
 
-int k8s_pod_fetch(struct ci_be *be, const char *name, enum k8s_pod_state *st, char *why,
-		  size_t cap, ci_call *call)
+int k8s_pod_fetch(struct ci_be *be, const char *name, enum k8s_pod_state *st, char *why, size_t cap,
+		  ci_call *call)
 {
 	struct k8s_resp resp = {0};
 	int rc;
@@ -582,9 +585,10 @@ int k8s_pod_delete(struct ci_be *be, const char *name, ci_call *call)
 	rc = k8s_call(be,
 		      &(struct k8s_req){.method = "DELETE",
 					.path = k8s_buf_str(&path),
-					.body_json = "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
-						     "\"gracePeriodSeconds\":0,"
-						     "\"propagationPolicy\":\"Background\"}"},
+					.body_json =
+						"{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
+						"\"gracePeriodSeconds\":0,"
+						"\"propagationPolicy\":\"Background\"}"},
 		      &resp, call);
 	if (rc == CI_OK && resp.status == 404)
 		rc = ci_fail(call, CI_E_NOTFOUND, "no such sandbox %s (pod gone)", name);
@@ -629,9 +633,10 @@ int k8s_pod_sweep(struct ci_be *be, const char *owner, int64_t older_than, unsig
 		json_t *meta = json_object_get(p, "metadata");
 		const char *name = json_string_value(json_object_get(meta, "name"));
 		json_t *labels = json_object_get(meta, "labels");
-		const char *o = json_string_value(
-			json_object_get(json_object_get(meta, "annotations"), K8S_LABEL_PREFIX "owner"));
-		const char *cl = json_string_value(json_object_get(labels, K8S_LABEL_PREFIX "created"));
+		const char *o = json_string_value(json_object_get(
+			json_object_get(meta, "annotations"), K8S_LABEL_PREFIX "owner"));
+		const char *cl =
+			json_string_value(json_object_get(labels, K8S_LABEL_PREFIX "created"));
 		int64_t created = cl ? strtoll(cl, NULL, 10) : 0;
 		ci_call sub = *call;
 		int drc;
@@ -640,8 +645,8 @@ int k8s_pod_sweep(struct ci_be *be, const char *owner, int64_t older_than, unsig
 		if (!name || !o || strcmp(o, owner) != 0 || !k8s_name_ok(name))
 			continue;
 		if (created <= 0)
-			created = k8s_parse_time(json_string_value(
-				json_object_get(meta, "creationTimestamp")));
+			created = k8s_parse_time(
+				json_string_value(json_object_get(meta, "creationTimestamp")));
 		if (created < 0 || created >= older_than)
 			continue;
 		drc = k8s_pod_delete(be, name, &sub);

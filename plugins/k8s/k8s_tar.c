@@ -35,8 +35,8 @@ static void octal(char *field, size_t width, uint64_t v)
 	snprintf(field, width, "%0*llo", (int)width - 1, (unsigned long long)v);
 }
 
-static void header(unsigned char *h, const char *name, uint32_t mode, int64_t size,
-		   int64_t mtime, char type)
+static void header(unsigned char *h, const char *name, uint32_t mode, int64_t size, int64_t mtime,
+		   char type)
 {
 	unsigned sum = 0;
 

@@ -52,8 +52,8 @@ static void trim_copy(char *out, size_t cap, const char *v, size_t n)
 	snprintf(out, cap, "%.*s", (int)n, v);
 }
 
-int k8s_http_head(const char *head, size_t len, int *status, char *proto, size_t pcap,
-		  char *accept, size_t acap, int64_t *content_length)
+int k8s_http_head(const char *head, size_t len, int *status, char *proto, size_t pcap, char *accept,
+		  size_t acap, int64_t *content_length)
 {
 	const char *p = head, *end = head + len, *eol, *colon;
 	char upgrade[32] = "";
@@ -110,8 +110,7 @@ struct ws {
 	bool in_done;
 };
 
-static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-		       void *user)
+static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
 {
 	struct ws *w = user;
 	size_t got = 0;
@@ -228,15 +227,16 @@ static int read_answer(struct ws *w, struct k8s_buf *head, size_t *head_len, ci_
 		if (rc != CI_OK)
 			return ci_fail(call, rc, "exec: no answer to the upgrade: %s", call->err);
 		if (!got)
-			return ci_fail(call, CI_E_UNAVAIL, "exec: the API server closed the "
-							   "connection before answering");
+			return ci_fail(call, CI_E_UNAVAIL,
+				       "exec: the API server closed the "
+				       "connection before answering");
 		if (memchr(buf, '\0', got) || k8s_buf_add(head, buf, got))
 			return ci_fail(call, CI_E_BACKEND, "exec: malformed or oversized answer");
 	}
 }
 
-static int refused(struct ws *w, struct k8s_buf *head, size_t head_len, int status,
-		   int64_t clen, ci_call *call)
+static int refused(struct ws *w, struct k8s_buf *head, size_t head_len, int status, int64_t clen,
+		   ci_call *call)
 {
 	struct k8s_resp r = {.status = status, .body = {.max = BODY_MAX}};
 	char buf[4096], why[CI_ERR_MAX];
@@ -308,8 +308,8 @@ static int handshake(struct ws *w, const char *name, const char *query, ci_call 
 	req.url = k8s_buf_str(&url);
 	req.headers = headers;
 	req.ca_file = be->conf.ca_file;
-	sub.deadline_ms = w->io->deadline_ms < call->deadline_ms ? w->io->deadline_ms
-								  : call->deadline_ms;
+	sub.deadline_ms =
+		w->io->deadline_ms < call->deadline_ms ? w->io->deadline_ms : call->deadline_ms;
 	rc = be->host->http_connect(be->host->hctx, &req, &w->s, &sub);
 	if (rc != CI_OK) {
 		if (rc == CI_E_UNAVAIL)
@@ -336,8 +336,10 @@ static int handshake(struct ws *w, const char *name, const char *query, ci_call 
 		goto out;
 	}
 	if (strcmp(proto, v5) && strcmp(proto, v4)) {
-		rc = ci_fail(call, CI_E_BACKEND, "exec: the API server chose subprotocol '%s' "
-						 "(need %s or %s)", proto, v5, v4);
+		rc = ci_fail(call, CI_E_BACKEND,
+			     "exec: the API server chose subprotocol '%s' "
+			     "(need %s or %s)",
+			     proto, v5, v4);
 		goto out;
 	}
 	w->io->v5 = !strcmp(proto, v5);
@@ -423,7 +425,8 @@ static int exchange(struct ws *w, ci_call *call)
 		}
 		now = now_ms(w->be);
 		if (now >= w->io->deadline_ms)
-			return ci_fail(call, CI_E_TIMEOUT, "exec: stream still open at the deadline");
+			return ci_fail(call, CI_E_TIMEOUT,
+				       "exec: stream still open at the deadline");
 		until = now + TICK_MS < w->io->deadline_ms ? now + TICK_MS : w->io->deadline_ms;
 		ready = 0;
 		if (w->pre_len && (events & CI_WAIT_READ))
@@ -436,9 +439,8 @@ static int exchange(struct ws *w, ci_call *call)
 				w->io->closed = true;
 				return CI_OK;
 			}
-			return ci_fail(call, w->io_failed ? CI_E_UNAVAIL : CI_E_BACKEND,
-				       "exec: %s", w->io_failed ? w->call.err
-								: "WebSocket protocol error");
+			return ci_fail(call, w->io_failed ? CI_E_UNAVAIL : CI_E_BACKEND, "exec: %s",
+				       w->io_failed ? w->call.err : "WebSocket protocol error");
 		}
 		if ((ready & CI_WAIT_WRITE) && wslay_event_send(w->ctx) < 0) {
 			if (w->io->chan->have_status) {

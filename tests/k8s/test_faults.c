@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+/* cmocka.h needs the headers above */
 #include <cmocka.h>
 
 #include "fake_ctl.h"
@@ -270,8 +271,9 @@ static void test_v4_server(void **state)
 	assert_int_equal(create(&f, NULL, 30000, id, &call), CI_OK);
 	closes_before = fk_stat("stdin_closes");
 	st = fk_state();
-	v4_before = json_integer_value(json_object_get(
-		json_object_get(json_object_get(st, "stats"), "exec_protocols"), "v4.channel.k8s.io"));
+	v4_before = json_integer_value(
+		json_object_get(json_object_get(json_object_get(st, "stats"), "exec_protocols"),
+				"v4.channel.k8s.io"));
 	json_decref(st);
 	assert_int_equal(sh(&f, id, "cat; exit 4", data, &out, &res, &call, 10000), CI_OK);
 	assert_string_equal(out.data, data);

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* cmocka.h needs the headers above */
 #include <cmocka.h>
 
 #include "host.h"
@@ -140,8 +141,7 @@ static void test_head_and_echo(void **state)
 	(void)state;
 	assert_true(CI_HOST_HAS(host(), http_connect));
 	peer_start(&p, 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/x/exec?command=a%%20b&x=1",
-		 p.port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/x/exec?command=a%%20b&x=1", p.port);
 	req.url = url;
 	assert_int_equal(host()->http_connect(host()->hctx, &req, &s, &call), CI_OK);
 	assert_non_null(s);
@@ -164,8 +164,7 @@ static void test_head_and_echo(void **state)
 	assert_int_equal(s->wait(s, CI_WAIT_READ, ci_now_ms() + 150, &ready, &call), CI_OK);
 	assert_int_equal(ready, 0);
 	assert_true(ci_now_ms() - t0 >= 140);
-	assert_int_equal(s->recv(s, buf, sizeof(buf), &k, ci_now_ms() + 100, &call),
-			 CI_E_TIMEOUT);
+	assert_int_equal(s->recv(s, buf, sizeof(buf), &k, ci_now_ms() + 100, &call), CI_E_TIMEOUT);
 	assert_int_equal(s->recv(s, buf, sizeof(buf), &k, 0, &call), CI_E_TIMEOUT);
 	assert_int_equal(s->wait(s, CI_WAIT_WRITE, ci_now_ms() + 1000, &ready, &call), CI_OK);
 	assert_int_equal(ready, CI_WAIT_WRITE);

@@ -4,6 +4,7 @@
  * the exec query, the HTTP answer head and Sec-WebSocket-Accept, the find
  * record parser, both tar directions, configuration maps and names.
  */
+#include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above */
 #include <cmocka.h>
-#include <jansson.h>
 
 #include "k8s.h"
 
@@ -79,8 +80,8 @@ static void test_pod_json(void **state)
 	static char gvisor[] = "gvisor";
 
 	c.runtime_class = gvisor;
-	s = k8s_pod_json(&c, "ci-0123456789abcdef", "reg/img:1", "python", "owner one",
-			 "sess_-1", env, &l, 1700000000, err, sizeof(err));
+	s = k8s_pod_json(&c, "ci-0123456789abcdef", "reg/img:1", "python", "owner one", "sess_-1",
+			 env, &l, 1700000000, err, sizeof(err));
 	assert_non_null(s);
 	j = json_loads(s, 0, NULL);
 	assert_non_null(j);
@@ -93,14 +94,14 @@ static void test_pod_json(void **state)
 				    json_object_get(json_object_get(j, "metadata"), "annotations"),
 				    "ci.owner")),
 			    "owner one");
-	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(json_object_get(j, "metadata"), "labels"),
-				    "ci.created")),
-			    "1700000000");
-	assert_string_equal(json_string_value(json_object_get(
-				    json_object_get(json_object_get(j, "metadata"), "labels"),
-				    "team")),
-			    "ml");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(json_object_get(j, "metadata"), "labels"), "ci.created")),
+		"1700000000");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(json_object_get(j, "metadata"), "labels"), "team")),
+		"ml");
 	assert_string_equal(json_string_value(json_object_get(
 				    json_object_get(json_object_get(j, "metadata"), "annotations"),
 				    "example.com/note")),
@@ -114,8 +115,10 @@ static void test_pod_json(void **state)
 	assert_int_equal(json_integer_value(path(j, "spec/securityContext/runAsUser")), 1000);
 	assert_string_equal(str(j, "spec/securityContext/seccompProfile/type"), "RuntimeDefault");
 	assert_string_equal(str(j, "spec/containers/0/image"), "reg/img:1");
-	assert_true(json_is_false(path(j, "spec/containers/0/securityContext/allowPrivilegeEscalation")));
-	assert_true(json_is_true(path(j, "spec/containers/0/securityContext/readOnlyRootFilesystem")));
+	assert_true(json_is_false(
+		path(j, "spec/containers/0/securityContext/allowPrivilegeEscalation")));
+	assert_true(
+		json_is_true(path(j, "spec/containers/0/securityContext/readOnlyRootFilesystem")));
 	assert_string_equal(str(j, "spec/containers/0/securityContext/capabilities/drop/0"), "ALL");
 	assert_string_equal(str(j, "spec/containers/0/resources/limits/memory"), "256Mi");
 	assert_string_equal(str(j, "spec/containers/0/resources/limits/cpu"), "500m");
@@ -139,7 +142,8 @@ static void test_pod_json(void **state)
 }
 
 static const char running[] =
-	"{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"5\"},\"status\":{\"phase\":\"Running\","
+	"{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"5\"},\"status\":{\"phase\":"
+	"\"Running\","
 	"\"containerStatuses\":[{\"name\":\"sandbox\",\"state\":{\"running\":{\"startedAt\":"
 	"\"2026-01-01T00:00:00Z\"}}}]}}";
 
@@ -151,8 +155,7 @@ static void test_pod_state(void **state)
 	(void)state;
 	assert_int_equal(k8s_pod_state_of(running, strlen(running), why, sizeof(why)),
 			 K8S_POD_RUNNING);
-	assert_int_equal(k8s_pod_state_of(pending, strlen(pending), why,
-					  sizeof(why)),
+	assert_int_equal(k8s_pod_state_of(pending, strlen(pending), why, sizeof(why)),
 			 K8S_POD_PENDING);
 	/* Running phase but the container still waiting: not yet */
 	{
@@ -162,16 +165,18 @@ static void test_pod_state(void **state)
 		assert_int_equal(k8s_pod_state_of(s, strlen(s), why, sizeof(why)), K8S_POD_PENDING);
 	}
 	{
-		const char *s = "{\"status\":{\"phase\":\"Pending\",\"containerStatuses\":[{\"image\":"
-				"\"x/no-such\",\"state\":{\"waiting\":{\"reason\":\"ImagePullBackOff\","
-				"\"message\":\"Back-off pulling image\"}}}]}}";
+		const char *s =
+			"{\"status\":{\"phase\":\"Pending\",\"containerStatuses\":[{\"image\":"
+			"\"x/no-such\",\"state\":{\"waiting\":{\"reason\":\"ImagePullBackOff\","
+			"\"message\":\"Back-off pulling image\"}}}]}}";
 
 		assert_int_equal(k8s_pod_state_of(s, strlen(s), why, sizeof(why)), K8S_POD_BROKEN);
 		assert_non_null(strstr(why, "ImagePullBackOff for image x/no-such"));
 	}
 	{
-		const char *s = "{\"status\":{\"phase\":\"Failed\",\"reason\":\"Evicted\",\"message\":"
-				"\"low on memory\"}}";
+		const char *s =
+			"{\"status\":{\"phase\":\"Failed\",\"reason\":\"Evicted\",\"message\":"
+			"\"low on memory\"}}";
 
 		assert_int_equal(k8s_pod_state_of(s, strlen(s), why, sizeof(why)), K8S_POD_BROKEN);
 		assert_string_equal(why, "pod Failed (Evicted): low on memory");
@@ -235,9 +240,10 @@ static void test_exit_status(void **state)
 			 CI_OK);
 	assert_int_equal(code, 0);
 	{
-		const char *s = "{\"metadata\":{},\"status\":\"Failure\",\"message\":\"command "
-				"terminated with non-zero exit code\",\"reason\":\"NonZeroExitCode\","
-				"\"details\":{\"causes\":[{\"reason\":\"ExitCode\",\"message\":\"137\"}]}}";
+		const char *s =
+			"{\"metadata\":{},\"status\":\"Failure\",\"message\":\"command "
+			"terminated with non-zero exit code\",\"reason\":\"NonZeroExitCode\","
+			"\"details\":{\"causes\":[{\"reason\":\"ExitCode\",\"message\":\"137\"}]}}";
 
 		assert_int_equal(k8s_exit_status(s, strlen(s), &code, err, sizeof(err)), CI_OK);
 		assert_int_equal(code, 137);
@@ -251,8 +257,9 @@ static void test_exit_status(void **state)
 		assert_non_null(strstr(err, "InternalError: exec: \"nope\""));
 	}
 	{
-		const char *s = "{\"status\":\"Failure\",\"reason\":\"NonZeroExitCode\",\"details\":"
-				"{\"causes\":[{\"reason\":\"ExitCode\",\"message\":\"x\"}]}}";
+		const char *s =
+			"{\"status\":\"Failure\",\"reason\":\"NonZeroExitCode\",\"details\":"
+			"{\"causes\":[{\"reason\":\"ExitCode\",\"message\":\"x\"}]}}";
 
 		assert_int_equal(k8s_exit_status(s, strlen(s), &code, err, sizeof(err)),
 				 CI_E_BACKEND);
@@ -345,10 +352,11 @@ static void test_exec_query(void **state)
 	assert_int_equal(k8s_exec_query(&q, &x, 1500), 0);
 	s = k8s_buf_str(&q);
 	assert_non_null(strstr(s, "command=%2Fbin%2Fsh&command=-c&command="));
-	assert_non_null(strstr(s, "&command=ci-exec&command=1.500&command=-&command=%2Fmnt%2Fdata%2F"
-				  "sub&command=1&command=K%3Dv%20w&command=printf&command=%25s%7C&"
-				  "command=a%20b%26c%3Dd&container=sandbox&stdin=false&stdout=true&"
-				  "stderr=true&tty=false"));
+	assert_non_null(strstr(s,
+			       "&command=ci-exec&command=1.500&command=-&command=%2Fmnt%2Fdata%2F"
+			       "sub&command=1&command=K%3Dv%20w&command=printf&command=%25s%7C&"
+			       "command=a%20b%26c%3Dd&container=sandbox&stdin=false&stdout=true&"
+			       "stderr=true&tty=false"));
 	q.len = 0;
 	x.in = &in;
 	x.stdin_kind = K8S_STDIN_COUNTED;
@@ -378,9 +386,10 @@ static void test_exec_query(void **state)
 
 static void test_http_head(void **state)
 {
-	static const char ok[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-				 "Connection: Upgrade\r\nsec-websocket-accept:  s3pPLMBiTxaQ9kYGzzhZRbK"
-				 "+xOo= \r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n";
+	static const char ok[] =
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\nsec-websocket-accept:  s3pPLMBiTxaQ9kYGzzhZRbK"
+		"+xOo= \r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n";
 	static const char no[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
 				 "Content-Length: 42\r\n\r\n";
 	char proto[64], accept[64], want[32];
@@ -443,9 +452,10 @@ static void test_listp(void **state)
 	(void)state;
 	/* fed in 5-byte pieces: records straddle the chunks */
 	for (size_t i = 0; i < sizeof(recs) - 1; i += 5)
-		assert_int_equal(k8s_listp_feed(&p, recs + i,
-						sizeof(recs) - 1 - i < 5 ? sizeof(recs) - 1 - i : 5),
-				 0);
+		assert_int_equal(
+			k8s_listp_feed(&p, recs + i,
+				       sizeof(recs) - 1 - i < 5 ? sizeof(recs) - 1 - i : 5),
+			0);
 	assert_int_equal(s.n, 3);
 	assert_string_equal(s.paths[0], "a b.txt");
 	assert_int_equal(s.types[0], CI_ENTRY_FILE);
@@ -636,13 +646,12 @@ static void test_kv_and_names(void **state)
 	k8s_kv_free(kv, n);
 	assert_int_equal(k8s_kv_parse("a=has space", ',', true, &kv, &n, err, sizeof(err)),
 			 CI_E_INVAL);
-	assert_int_equal(k8s_kv_parse("novalue", ',', true, &kv, &n, err, sizeof(err)),
-			 CI_E_INVAL);
+	assert_int_equal(k8s_kv_parse("novalue", ',', true, &kv, &n, err, sizeof(err)), CI_E_INVAL);
 	assert_int_equal(k8s_kv_parse("ci.owner=me", ',', true, &kv, &n, err, sizeof(err)),
 			 CI_E_INVAL);
-	assert_int_equal(k8s_kv_parse("note=a, b; c\nother=x=y", '\n', false, &kv, &n, err,
-				      sizeof(err)),
-			 CI_OK);
+	assert_int_equal(
+		k8s_kv_parse("note=a, b; c\nother=x=y", '\n', false, &kv, &n, err, sizeof(err)),
+		CI_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(kv[0].value, "a, b; c");
 	assert_string_equal(kv[1].value, "x=y");

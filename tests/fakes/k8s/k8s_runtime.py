@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 
 UID = 1000
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -118,6 +119,17 @@ class Container:
             err = self.proc.stderr.read().decode(errors="replace")
             self.proc.wait()
             raise RuntimeError("bwrap failed: " + err.strip())
+        # bwrap reports the pid before the sandbox's mounts are done; an
+        # exec that entered the namespaces then would find an empty root.
+        # Running means the pod's own command has replaced bwrap.
+        bwrap = os.path.realpath(shutil.which("bwrap") or "/usr/bin/bwrap")
+        for _ in range(500):
+            try:
+                if os.readlink("/proc/%d/exe" % self.pid) != bwrap:
+                    break
+            except OSError:
+                break
+            time.sleep(0.01)
         threading.Thread(target=self._reap, daemon=True).start()
 
     def _reap(self):
