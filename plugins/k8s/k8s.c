@@ -16,7 +16,8 @@
 
 #include "ci/backend_util.h"
 
-#define PROBE_MS 5000
+#define PROBE_MS  5000
+#define TOKEN_CAP 16384
 
 static void be_free(ci_be *be)
 {
@@ -106,17 +107,14 @@ static int k8s_init(const ci_host *host, ci_be **out, ci_call *call)
 	pthread_mutex_init(&be->lock, NULL);
 	rc = k8s_conf_read(be, call);
 	if (rc == CI_OK && !be->conf.token) {
-		char tok[16];
-
 		/* An unreadable token file is a configuration error now. */
-		ci_call sub = *call;
+		char *tok = malloc(TOKEN_CAP);
 
-		rc = k8s_token(be, tok, 1, &sub);
-		if (rc == CI_E_INVAL && !strstr(sub.err, "too long"))
-			ci_fail(call, rc, "%s", sub.err);
-		else
-			rc = CI_OK;
-		memset(tok, 0, sizeof(tok));
+		rc = tok ? k8s_token(be, tok, TOKEN_CAP, call)
+			 : ci_fail(call, CI_E_NOMEM, "no memory");
+		if (tok)
+			memset(tok, 0, TOKEN_CAP);
+		free(tok);
 	}
 	if (rc == CI_OK)
 		rc = probe(be, call);

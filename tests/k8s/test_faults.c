@@ -128,6 +128,29 @@ static void test_token_rejected(void **state)
 	assert_non_null(strstr(f.err, "docs/k8s.md"));
 	fk_control("/reset", NULL);
 
+	/* A token file that cannot be read is a configuration error at init. */
+	{
+		char conf[256], line[512], orig[512];
+		FILE *in, *out;
+
+		snprintf(orig, sizeof(orig), "%s", getenv("CI_K8S_CONF"));
+		in = fopen(orig, "r");
+		snprintf(conf, sizeof(conf), "%s/no-token.conf", fk_dir());
+		out = fopen(conf, "w");
+		assert_non_null(in);
+		assert_non_null(out);
+		while (fgets(line, sizeof(line), in))
+			fputs(strstr(line, "token_file") ? "token_file = \"/nonexistent/token\";\n"
+							 : line,
+			      out);
+		fclose(in);
+		fclose(out);
+		setenv("CI_K8S_CONF", conf, 1);
+		assert_null(fk_load(&f, plugin));
+		setenv("CI_K8S_CONF", orig, 1);
+		assert_non_null(strstr(f.err, "cannot read token_file /nonexistent/token"));
+	}
+
 	/* Rejected later, at request time. */
 	assert_non_null(fk_load(&f, plugin));
 	fk_control("/fault", "{\"tokens\": [\"somebody-else\"]}");
