@@ -1,5 +1,7 @@
 #include "host.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -484,6 +486,334 @@ static int host_http(void *hctx, const ci_http_req *req, int *status, const ci_s
 	return ci_host_http(req, status, body, call);
 }
 
+/* ---- raw streams (ABI 1.1) ----------------------------------------------- */
+
+/*
+ * A libcurl CONNECT_ONLY connection. libcurl does the TCP/TLS set-up (CA
+ * file, SNI, verification) and curl_easy_send/recv move the bytes; readiness
+ * comes from poll() on its socket. TLS can hold decrypted bytes that poll()
+ * cannot see, so wait() first tries a receive into a small look-ahead buffer
+ * that recv() then drains before reading the connection again.
+ */
+struct host_stream {
+	ci_stream pub; /* first: the plugin's pointer is ours */
+	CURL *c;
+	curl_socket_t fd;
+	bool eof;
+	size_t ahead_off, ahead_len;
+	unsigned char ahead[16384];
+};
+
+static struct host_stream *stream_of(ci_stream *s)
+{
+	return (struct host_stream *)s;
+}
+
+static int poll_ms(int64_t deadline_ms)
+{
+	int64_t left = deadline_ms - ci_now_ms();
+
+	if (deadline_ms <= 0 || left <= 0)
+		return 0;
+	return left > 60000 ? 60000 : (int)left;
+}
+
+static int stream_poll(struct host_stream *hs, short what, int64_t deadline_ms, bool *ready)
+{
+	struct pollfd p = {.fd = hs->fd, .events = what};
+	int n;
+
+	for (;;) {
+		n = poll(&p, 1, poll_ms(deadline_ms));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		/* POLLERR/POLLHUP: the next send/recv reports what happened. */
+		*ready = n > 0;
+		if (*ready || ci_now_ms() >= deadline_ms)
+			return 0;
+	}
+}
+
+/* One non-blocking receive: CI_OK with *got (0 and eof set at the end), or
+ * CI_E_TIMEOUT for "nothing now". */
+static int stream_try_recv(struct host_stream *hs, void *buf, size_t cap, size_t *got,
+			   ci_call *call)
+{
+	CURLcode cc;
+
+	*got = 0;
+	if (hs->eof)
+		return CI_OK;
+	cc = curl_easy_recv(hs->c, buf, cap, got);
+	if (cc == CURLE_AGAIN)
+		return CI_E_TIMEOUT;
+	if (cc != CURLE_OK)
+		return ci_fail(call, CI_E_UNAVAIL, "stream: receive failed: %s",
+			       curl_easy_strerror(cc));
+	if (*got == 0)
+		hs->eof = true;
+	return CI_OK;
+}
+
+static int stream_recv(ci_stream *s, void *buf, size_t cap, size_t *got, int64_t deadline_ms,
+		       ci_call *call)
+{
+	struct host_stream *hs = stream_of(s);
+	bool ready;
+	int rc;
+
+	*got = 0;
+	if (!buf || !cap)
+		return ci_fail(call, CI_E_INVAL, "stream: recv needs a buffer");
+	if (hs->ahead_len) {
+		*got = hs->ahead_len < cap ? hs->ahead_len : cap;
+		memcpy(buf, hs->ahead + hs->ahead_off, *got);
+		hs->ahead_off += *got;
+		hs->ahead_len -= *got;
+		return CI_OK;
+	}
+	for (;;) {
+		rc = stream_try_recv(hs, buf, cap, got, call);
+		if (rc != CI_E_TIMEOUT)
+			return rc;
+		if (stream_poll(hs, POLLIN, deadline_ms, &ready))
+			return ci_fail(call, CI_E_UNAVAIL, "stream: poll: %s", strerror(errno));
+		if (!ready)
+			return ci_fail(call, CI_E_TIMEOUT,
+				       "stream: nothing received by the deadline");
+	}
+}
+
+static int stream_send(ci_stream *s, const void *buf, size_t len, size_t *sent, int64_t deadline_ms,
+		       ci_call *call)
+{
+	struct host_stream *hs = stream_of(s);
+	CURLcode cc;
+	bool ready;
+
+	*sent = 0;
+	if (!len)
+		return CI_OK;
+	if (!buf)
+		return ci_fail(call, CI_E_INVAL, "stream: send needs a buffer");
+	for (;;) {
+		cc = curl_easy_send(hs->c, buf, len, sent);
+		if (cc == CURLE_OK && *sent)
+			return CI_OK;
+		if (cc != CURLE_OK && cc != CURLE_AGAIN)
+			return ci_fail(call, CI_E_UNAVAIL, "stream: send failed: %s",
+				       curl_easy_strerror(cc));
+		*sent = 0;
+		if (stream_poll(hs, POLLOUT, deadline_ms, &ready))
+			return ci_fail(call, CI_E_UNAVAIL, "stream: poll: %s", strerror(errno));
+		if (!ready)
+			return ci_fail(call, CI_E_TIMEOUT,
+				       "stream: could not send by the deadline");
+	}
+}
+
+static int stream_wait(ci_stream *s, int events, int64_t deadline_ms, int *ready, ci_call *call)
+{
+	struct host_stream *hs = stream_of(s);
+	struct pollfd p = {.fd = hs->fd};
+	size_t got;
+	int n, rc;
+
+	*ready = 0;
+	if (!(events & (CI_WAIT_READ | CI_WAIT_WRITE)))
+		return ci_fail(call, CI_E_INVAL, "stream: wait for nothing");
+	p.events = (short)((events & CI_WAIT_READ ? POLLIN : 0) |
+			   (events & CI_WAIT_WRITE ? POLLOUT : 0));
+	for (;;) {
+		if ((events & CI_WAIT_READ) && !hs->ahead_len && !hs->eof) {
+			/* TLS may hold bytes poll() cannot see: ask libcurl first. */
+			rc = stream_try_recv(hs, hs->ahead, sizeof(hs->ahead), &got, call);
+			if (rc != CI_OK && rc != CI_E_TIMEOUT)
+				return rc;
+			hs->ahead_off = 0;
+			hs->ahead_len = rc == CI_OK ? got : 0;
+		}
+		if ((events & CI_WAIT_READ) && (hs->ahead_len || hs->eof))
+			*ready |= CI_WAIT_READ;
+		n = poll(&p, 1, *ready ? 0 : poll_ms(deadline_ms));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ci_fail(call, CI_E_UNAVAIL, "stream: poll: %s", strerror(errno));
+		if ((events & CI_WAIT_WRITE) && (p.revents & (POLLOUT | POLLERR | POLLHUP)))
+			*ready |= CI_WAIT_WRITE;
+		/* A readable socket may hold only part of a TLS record: the next
+		 * round's receive decides. */
+		if (*ready || ci_now_ms() >= deadline_ms)
+			return CI_OK;
+	}
+}
+
+static void stream_close(ci_stream *s)
+{
+	struct host_stream *hs = stream_of(s);
+
+	if (!hs)
+		return;
+	curl_easy_cleanup(hs->c);
+	free(hs);
+}
+
+/* "GET /path?query HTTP/1.1", Host, headers, bearer, blank line. */
+static int request_head(const ci_http_req *req, char **out, size_t *len, ci_call *call)
+{
+	char *path = NULL, *query = NULL, *host = NULL, *port = NULL;
+	CURLU *u = curl_url();
+	FILE *f = NULL;
+	int rc = CI_OK;
+
+	*out = NULL;
+	*len = 0;
+	if (!u || !(f = open_memstream(out, len))) {
+		rc = ci_fail(call, CI_E_NOMEM, "http_connect: out of memory");
+		goto out;
+	}
+	if (curl_url_set(u, CURLUPART_URL, req->url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+		rc = ci_fail(call, CI_E_INVAL, "http_connect: bad URL '%s'", req->url);
+		goto out;
+	}
+	curl_url_get(u, CURLUPART_QUERY, &query, 0);
+	curl_url_get(u, CURLUPART_PORT, &port, 0);
+	if (strpbrk(req->method, " \r\n") || strpbrk(path, " \r\n") ||
+	    (query && strpbrk(query, " \r\n"))) {
+		rc = ci_fail(call, CI_E_INVAL, "http_connect: method or URL holds a space");
+		goto out;
+	}
+	fprintf(f, "%s %s%s%s HTTP/1.1\r\nHost: %s%s%s\r\n", req->method, path, query ? "?" : "",
+		query ? query : "", host, port ? ":" : "", port ? port : "");
+	for (const char *const *h = req->headers; h && *h; h++) {
+		if (strpbrk(*h, "\r\n") || !strchr(*h, ':')) {
+			rc = ci_fail(call, CI_E_INVAL, "http_connect: bad header line");
+			goto out;
+		}
+		fprintf(f, "%s\r\n", *h);
+	}
+	if (req->bearer) {
+		if (strpbrk(req->bearer, "\r\n")) {
+			rc = ci_fail(call, CI_E_INVAL,
+				     "http: header or bearer token holds a line break");
+			goto out;
+		}
+		fprintf(f, "Authorization: Bearer %s\r\n", req->bearer);
+	}
+	fputs("\r\n", f);
+out:
+	if (f && fclose(f) && rc == CI_OK)
+		rc = ci_fail(call, CI_E_NOMEM, "http_connect: out of memory");
+	curl_free(path);
+	curl_free(query);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	if (rc != CI_OK) {
+		free(*out);
+		*out = NULL;
+		*len = 0;
+	}
+	return rc;
+}
+
+static int host_http_connect(void *hctx, const ci_http_req *req, ci_stream **out, ci_call *call)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct xfer x = {0};
+	struct host_stream *hs = NULL;
+	char *head = NULL;
+	size_t head_len = 0, off = 0, n;
+	curl_socket_t fd;
+	int64_t budget;
+	CURLcode cc;
+	CURL *probe;
+	int rc;
+
+	(void)hctx;
+	if (!call)
+		return CI_E_INVAL;
+	if (!out)
+		return ci_fail(call, CI_E_INVAL, "http_connect: no place for the stream");
+	*out = NULL;
+	if (!req || !req->url)
+		return ci_fail(call, CI_E_INVAL, "http_connect: url is required");
+	if (req->body || req->body_src)
+		return ci_fail(call, CI_E_INVAL, "http_connect: a request body is not supported");
+	budget = call->deadline_ms - ci_now_ms();
+	if (budget <= 0)
+		return ci_fail(call, CI_E_TIMEOUT, "http_connect %s: deadline passed before it",
+			       req->url);
+	if (req->method && (rc = request_head(req, &head, &head_len, call)) != CI_OK)
+		return rc;
+	/* The pool's first handle_get() runs curl_global_init; give it back. */
+	probe = handle_get();
+	if (!probe)
+		goto out_nomem;
+	handle_put(probe);
+	hs = calloc(1, sizeof(*hs));
+	if (!hs || !(hs->c = curl_easy_init()))
+		goto out_nomem;
+	hs->pub = (ci_stream){
+		.struct_size = sizeof(ci_stream),
+		.wait = stream_wait,
+		.send = stream_send,
+		.recv = stream_recv,
+		.close = stream_close,
+	};
+	curl_easy_setopt(hs->c, CURLOPT_URL, req->url);
+	curl_easy_setopt(hs->c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(hs->c, CURLOPT_CONNECT_ONLY, 1L);
+	/* HTTP/1.1 through ALPN: an Upgrade is not possible over HTTP/2. */
+	curl_easy_setopt(hs->c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(hs->c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(hs->c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(hs->c, CURLOPT_CONNECTTIMEOUT_MS, (long)budget);
+	curl_easy_setopt(hs->c, CURLOPT_TIMEOUT_MS, (long)budget);
+	if (req->unix_socket)
+		curl_easy_setopt(hs->c, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
+	if (req->ca_file)
+		curl_easy_setopt(hs->c, CURLOPT_CAINFO, req->ca_file);
+	cc = curl_easy_perform(hs->c);
+	if (cc != CURLE_OK) {
+		rc = map_curl_error(cc, &x,
+				    &(ci_http_req){.method = "CONNECT",
+						   .url = req->url,
+						   .unix_socket = req->unix_socket},
+				    errbuf, budget, call);
+		goto out_fail;
+	}
+	if (curl_easy_getinfo(hs->c, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+	    fd == CURL_SOCKET_BAD) {
+		rc = ci_fail(call, CI_E_INTERNAL, "http_connect %s: no socket", req->url);
+		goto out_fail;
+	}
+	hs->fd = fd;
+	while (off < head_len) {
+		rc = stream_send(&hs->pub, head + off, head_len - off, &n, call->deadline_ms, call);
+		if (rc != CI_OK)
+			goto out_fail;
+		off += n;
+	}
+	free(head);
+	*out = &hs->pub;
+	return CI_OK;
+
+out_nomem:
+	rc = ci_fail(call, CI_E_NOMEM, "http_connect: out of memory");
+out_fail:
+	if (hs && hs->c)
+		curl_easy_cleanup(hs->c);
+	free(hs);
+	free(head);
+	return rc;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 struct ci_host_ctx *ci_host_new(const char *name, const struct ci_conf *conf)
@@ -512,6 +842,7 @@ struct ci_host_ctx *ci_host_new(const char *name, const struct ci_conf *conf)
 		.now_ms = host_now_ms,
 		.wall_unix = host_wall_unix,
 		.http = host_http,
+		.http_connect = host_http_connect,
 	};
 	return h;
 }

@@ -32,6 +32,10 @@
  *
  * History:
  *   1.0  first release.
+ *   1.1  ci_host.http_connect and struct ci_stream: a raw byte stream over a
+ *        TCP/TLS (or unix socket) connection the host opens, for protocols
+ *        the request/response http service cannot carry (HTTP Upgrade to
+ *        WebSocket: Kubernetes pods/exec).
  */
 #ifndef CI_BACKEND_H
 #define CI_BACKEND_H
@@ -41,9 +45,9 @@
 #include <sys/types.h>
 
 #define CI_ABI_MAJOR    1
-#define CI_ABI_MINOR    0
+#define CI_ABI_MINOR    1
 #define CI_ABI_VERSION  ((uint32_t)CI_ABI_MAJOR << 16 | CI_ABI_MINOR)
-#define CI_ABI_STRING   "1.0" /* CI_ABI_MAJOR.CI_ABI_MINOR, for messages */
+#define CI_ABI_STRING   "1.1" /* CI_ABI_MAJOR.CI_ABI_MINOR, for messages */
 #define CI_ENTRY_SYMBOL "ci_backend_v1"
 #define CI_EXPORT       __attribute__((visibility("default")))
 
@@ -133,6 +137,55 @@ typedef struct ci_http_req {
 } ci_http_req;
 
 /*
+ * ABI 1.1: a raw, bidirectional byte stream opened by ci_host.http_connect.
+ * The host owns it from http_connect() until close(); the plugin calls its
+ * members, always passing the stream itself. After the HTTP request head
+ * (if any) the bytes are the caller's protocol: the host neither parses nor
+ * frames them.
+ *
+ * Threading: one thread at a time per stream (any thread); different streams
+ * are independent. Deadlines are absolute, on host->now_ms(); 0 means "do
+ * not wait" (a poll). send/recv/wait never block past their deadline; a
+ * stream has no deadline of its own, so a caller that stops calling just
+ * holds an idle connection until close().
+ */
+typedef struct ci_stream ci_stream;
+
+enum { CI_WAIT_READ = 1, CI_WAIT_WRITE = 2 }; /* ci_stream.wait events */
+
+struct ci_stream {
+	uint32_t struct_size; /* sizeof(struct ci_stream) in the host build */
+
+	/*
+	 * Wait until one of events (CI_WAIT_*) is possible: READ when recv
+	 * would return bytes or end of stream, WRITE when send would take a
+	 * byte. *ready gets the events that are; CI_OK with *ready == 0 at the
+	 * deadline (no error: a tick for the caller's loop).
+	 */
+	int (*wait)(ci_stream *s, int events, int64_t deadline_ms, int *ready, ci_call *call);
+
+	/*
+	 * Send up to len bytes; *sent gets how many went (at least 1 when
+	 * len > 0, unless it fails). Borrowed buf. CI_E_TIMEOUT when nothing
+	 * could go by the deadline, CI_E_UNAVAIL when the connection broke.
+	 */
+	int (*send)(ci_stream *s, const void *buf, size_t len, size_t *sent, int64_t deadline_ms,
+		    ci_call *call);
+
+	/*
+	 * Receive up to cap bytes into the caller's buf. CI_OK with *got > 0:
+	 * bytes; CI_OK with *got == 0: the peer closed (end of stream).
+	 * CI_E_TIMEOUT when nothing arrived by the deadline, CI_E_UNAVAIL when
+	 * the connection broke.
+	 */
+	int (*recv)(ci_stream *s, void *buf, size_t cap, size_t *got, int64_t deadline_ms,
+		    ci_call *call);
+
+	/* Close the connection and free the stream; call exactly once. */
+	void (*close)(ci_stream *s);
+};
+
+/*
  * Services lent to the plugin by the host at init(). Check for members
  * newer than the plugin's minor with CI_HOST_HAS().
  */
@@ -173,7 +226,25 @@ typedef struct ci_host {
 	int (*http)(void *hctx, const ci_http_req *req, int *status, const ci_sink *body,
 		    ci_call *call);
 
-	/* ABI 1.1+: append members here only. */
+	/*
+	 * ABI 1.1. Open a connection to req->url's host and port (TCP; TLS
+	 * for https with req->ca_file, or the system store; req->unix_socket
+	 * instead when set) through libcurl, bounded by call->deadline_ms,
+	 * HTTP/1.1 only (no HTTP/2 through ALPN). When req->method is set,
+	 * the host then writes the request head -- "<method> <path?query>
+	 * HTTP/1.1", Host, req->headers, "Authorization: Bearer <bearer>" --
+	 * and returns with the answer unread: the caller reads and parses it
+	 * (an Upgrade answers 101 and then speaks the new protocol). A body
+	 * (body, body_src) is refused with CI_E_INVAL. With method NULL
+	 * nothing is sent.
+	 * On CI_OK *out is a stream the caller must close() before fini();
+	 * otherwise *out is NULL and call->err says why: CI_E_UNAVAIL when
+	 * the peer cannot be reached or TLS fails, CI_E_TIMEOUT at the
+	 * deadline, CI_E_INVAL for a bad URL or header.
+	 */
+	int (*http_connect)(void *hctx, const ci_http_req *req, ci_stream **out, ci_call *call);
+
+	/* ABI 1.2+: append members here only. */
 } ci_host;
 
 #define CI_HOST_HAS(h, member)                                                                     \
