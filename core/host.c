@@ -318,7 +318,6 @@ static bool has_header(const ci_http_req *req, const char *name)
 static int build_headers(const ci_http_req *req, struct curl_slist **out, ci_call *call)
 {
 	struct curl_slist *l = NULL, *t;
-	char auth[1024];
 
 	for (const char *const *h = req->headers; h && *h; h++) {
 		if (strpbrk(*h, "\r\n"))
@@ -329,11 +328,18 @@ static int build_headers(const ci_http_req *req, struct curl_slist **out, ci_cal
 		l = t;
 	}
 	if (req->bearer) {
-		if (strpbrk(req->bearer, "\r\n") ||
-		    (size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", req->bearer) >=
-			    sizeof(auth))
+		/* Sized to the token: service-account JWTs run to several KiB. */
+		size_t n = strlen(req->bearer) + sizeof("Authorization: Bearer ");
+		char *auth;
+
+		if (strpbrk(req->bearer, "\r\n"))
 			goto out_inval;
+		auth = malloc(n);
+		if (!auth)
+			goto out_nomem;
+		snprintf(auth, n, "Authorization: Bearer %s", req->bearer);
 		t = curl_slist_append(l, auth);
+		free(auth);
 		if (!t)
 			goto out_nomem;
 		l = t;

@@ -12,10 +12,13 @@ sudo_cmd=""
 
 pkgs=(build-essential cmake pkg-config curl ca-certificates
 	libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libssl-dev
-	libseccomp-dev libarchive-dev libcmocka-dev
+	libseccomp-dev libarchive-dev libcmocka-dev libwslay-dev
 	bubblewrap)
 if [ "$want_test" = 1 ]; then
-	pkgs+=(wrk python3 jq)
+	# wrk: benchmarks; python3-kubernetes + kubectl: the fake Kubernetes API
+	# server is checked with the real clients; openssl: test keys and CAs.
+	pkgs+=(wrk python3 jq openssl python3-kubernetes python3-websocket)
+	command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,10 +5,10 @@
 # builds twice (plain, and ASan+UBSan), runs every ctest suite in both
 # builds, and stops the engines it started.
 #
-#   CI_TEST_BACKENDS="bwrap;docker;podman;daytona"   which backends to build and test
+#   CI_TEST_BACKENDS="bwrap;docker;podman;daytona;k8s"   which backends to build and test
 set -euo pipefail
 cd "$(dirname "$0")/.."
-backends="${CI_TEST_BACKENDS:-bwrap;docker;podman;daytona}"
+backends="${CI_TEST_BACKENDS:-bwrap;docker;podman;daytona;k8s}"
 scripts/install-deps.sh --test
 
 engines=()

@@ -26,7 +26,7 @@ fault() { curl -sf -X POST -d "$1" "$FAKE_K8S_CONTROL/fault" >/dev/null || bad "
 
 # A runtime whose image cannot be pulled: the fake fails "no-such-image" pulls.
 cp "$CI_K8S_CONF" "$work/ci.conf"
-sed -i 's|image_format = |image = { bash = "registry.example/no-such-image:1"; };\n    image_format = |' \
+sed -i 's|image_format = |image = { node = "registry.example/no-such-image:1"; };\n    image_format = |' \
 	"$work/ci.conf"
 CI_API_KEY=$key CI_PORT=$port CI_BACKEND=k8s CI_FILE_STORAGE_PATH="$work/files" \
 	CI_PLUGIN_DIR="$build/plugins" "$build/ci-server" -c "$work/ci.conf" 2>"$work/log" &
@@ -76,7 +76,7 @@ echo "# pods before the deletion: $pods_before"
 # Image pull error: fast 502 with the reason.
 t0=$(date +%s%N)
 res=$(curl -s -w '\n%{http_code}' -H "$H" -H 'Content-Type: application/json' \
-	-d '{"lang":"bash","code":"echo hi"}' "$base/exec")
+	-d '{"lang":"js","code":"console.log(1)"}' "$base/exec")
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "image pull error: 502" "$(echo "$res" | tail -n1)" 502
 has "... with the reason" "$res" "ErrImagePull"

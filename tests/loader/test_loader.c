@@ -122,7 +122,7 @@ static void test_good_loads(void **state)
 			     NULL) ||
 		log_line_has("test.init", "backend=good", "greeting=hello from the config", NULL));
 	assert_true(
-		log_line_has("info backend.loaded name=good version=1.2.3 abi=1.0", path, NULL));
+		log_line_has("info backend.loaded name=good version=1.2.3 abi=1.1", path, NULL));
 	ci_plugin_unload(p);
 	assert_true(log_line_has("backend.unloaded name=good", NULL));
 	assert_false(log_line_has("backend.leak", NULL));
@@ -156,13 +156,13 @@ static void test_load_path(void **state)
 static void test_bad_major(void **state)
 {
 	(void)state;
-	expect_refusal(dir, "bad_major", "built for ABI 2.0, host speaks 1.0 (major differs)");
+	expect_refusal(dir, "bad_major", "built for ABI 2.0, host speaks 1.1 (major differs)");
 }
 
 static void test_bad_minor(void **state)
 {
 	(void)state;
-	expect_refusal(dir, "bad_minor", "built for ABI 1.1, newer than the host's 1.0");
+	expect_refusal(dir, "bad_minor", "built for ABI 1.2, newer than the host's 1.1");
 }
 
 static void test_bad_size(void **state)
@@ -204,7 +204,7 @@ static void test_bad_null_op(void **state)
 static void test_bad_refuse(void **state)
 {
 	(void)state;
-	expect_refusal(dir, "bad_refuse", "plugin refused host ABI 1.0");
+	expect_refusal(dir, "bad_refuse", "plugin refused host ABI 1.1");
 }
 
 static void test_bad_init(void **state)

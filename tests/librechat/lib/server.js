@@ -60,9 +60,12 @@ async function startServer(opts = {}) {
 	const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'ci-lc-store-'));
 	const key = crypto.randomBytes(16).toString('hex');
 	let config = {};
-	if (opts.config) {
+	/* A backend's own settings (e.g. backends.k8s -> a fake API server) come first. */
+	const base = process.env.CI_TEST_BASE_CONFIG ?
+		fs.readFileSync(process.env.CI_TEST_BASE_CONFIG, 'utf8') + '\n' : '';
+	if (opts.config || base) {
 		const f = `${storage}.conf`;
-		fs.writeFileSync(f, opts.config);
+		fs.writeFileSync(f, base + (opts.config || ''));
 		config = { CI_CONFIG: f };
 	}
 	const env = {
