@@ -220,18 +220,31 @@ def load(fns, seconds):
 def log_breakdown(path, since, new_sandbox=False):
     """p50 of us_sync/us_run/us_collect (ms) of the exec.done lines after byte
     `since`, of warm execs or of the first ones in a new sandbox."""
-    vals = {"us_sync": [], "us_run": [], "us_collect": []}
+    keys = ("us_sync", "us_run", "us_collect")
+    vals = {k: [] for k in keys + ("sum",)}
     tag = "new_sandbox=%d" % new_sandbox
     with open(path) as f:
         f.seek(since)
         for line in f:
             if "exec.done" not in line or tag not in line:
                 continue
-            for k in vals:
+            got = {}
+            for k in keys:
                 m = re.search(r"\b%s=(\d+)" % k, line)
                 if m:
-                    vals[k].append(int(m.group(1)) / 1000.0)
+                    got[k] = int(m.group(1)) / 1000.0
+            if len(got) == len(keys):
+                for k in keys:
+                    vals[k].append(got[k])
+                vals["sum"].append(sum(got.values()))
     return {k: (statistics.median(v) if v else float("nan")) for k, v in vals.items()}
+
+
+def cpu_ms(pid):
+    """User + system CPU time of a process so far, in ms."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
 
 
 def wait_pool(eng, owner, want, timeout=120):
@@ -348,7 +361,9 @@ def main():
         for c in clients:
             c.run()
         res["conc_raw"] = load([r.run for r in raws], args.seconds)
+        cpu0 = cpu_ms(srv.pid)
         res["conc_ci"] = load([c.run for c in clients], args.seconds)
+        res["conc_cpu"] = (cpu_ms(srv.pid) - cpu0) / max(1, len(res["conc_ci"][0]))
         srv.stop()
     finally:
         for s in servers:
@@ -369,9 +384,9 @@ def main():
 
 def report(args, ver, owner, res, leaked_c, leaked_v, leaked_raw):
     ok = lambda cond: "ok" if cond else "MISSED"  # noqa: E731
-    print("ci-server exec bench: %s %s (API %s), image %s, %d cores, %s" %
+    print("ci-server exec bench: %s %s (API %s), image %s, %d cores, load %.1f, %s" %
           (args.engine, ver.get("Version"), ver.get("ApiVersion"), IMAGE, os.cpu_count(),
-           time.strftime("%Y-%m-%d %H:%M")))
+           os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M")))
     raw, warm = res["raw"], res["warm_off"]
     print("(a) warm exec of python print(1), %d runs each, interleaved (ms)" % len(raw))
     print("  %-40s p50 %7.1f   p90 %7.1f" % ("raw Engine API (create+start+inspect)",
@@ -381,15 +396,15 @@ def report(args, ver, owner, res, leaked_c, leaked_v, leaked_raw):
     over = statistics.median(warm) - statistics.median(raw)
     print("  p50 overhead: %.1f ms (target <= 10): %s" % (over, ok(over <= 10)))
     b = res["breakdown"]
-    rest = statistics.median(warm) - b["us_sync"] - b["us_run"] - b["us_collect"]
-    print("  ci-server p50 by step (its log): put program+inputs %.1f, engine exec %.1f, "
-          "collect outputs %.1f, rest (HTTP, JSON, sandbox) ~%.1f" %
+    rest = statistics.median(warm) - b["sum"]
+    print("  ci-server p50 by step (its log): put program+inputs %.1f, engine exec %.1f,\n"
+          "  collect outputs %.1f, rest (HTTP, JSON, sandbox lookup) ~%.1f" %
           (b["us_sync"], b["us_run"], b["us_collect"], rest))
     noop, put = statistics.median(res["noop"]), statistics.median(res["put"])
     print("  engine primitives, raw (p50): exec of sh -c true %.1f, archive PUT of a small "
           "file %.1f" % (noop, put))
-    print("  a warm ci-server exec makes 3 execs + 1 archive PUT (parents check, put of the "
-          "program, the program, find for outputs); raw + 2 x exec(true) + PUT = %.1f" %
+    print("  a warm ci-server exec makes 3 execs + 1 archive PUT (parents check + put of the\n"
+          "  program, the program, find for outputs): raw + 2 x exec(true) + PUT = %.1f" %
           (statistics.median(raw) + 2 * noop + put))
     print("(b) first exec of a new session vs warm exec (ms, p50; %d new sessions each)" %
           len(res["first_off"]))
@@ -414,8 +429,8 @@ def report(args, ver, owner, res, leaked_c, leaked_v, leaked_raw):
             print("    error: %s" % e)
     r = (len(res["conc_ci"][0]) / res["conc_ci"][2]) / (len(res["conc_raw"][0]) /
                                                        res["conc_raw"][2])
-    print("  throughput ci-server / raw: %.2f; ci-server errors: %s" %
-          (r, ok(not res["conc_ci"][1])))
+    print("  throughput ci-server / raw: %.2f; ci-server CPU %.1f ms per exec; "
+          "ci-server errors: %s" % (r, res["conc_cpu"], ok(not res["conc_ci"][1])))
     print("leaks after the servers stopped (owner label ci.owner=%s): containers %d, "
           "volumes %d: %s; the bench's own raw containers left: %d" %
           (owner, len(leaked_c), len(leaked_v), ok(not leaked_c and not leaked_v),

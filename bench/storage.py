@@ -412,8 +412,9 @@ def main():
             sys.exit("bench: %s is missing" % tool)
     work = tempfile.mkdtemp(prefix="ci-bench-storage-", dir=args.dir)
     try:
-        print("ci-server storage bench, %s, %d cores; backend %s" %
-              (time.strftime("%Y-%m-%d %H:%M"), os.cpu_count(), args.backend))
+        print("ci-server storage bench, %s, %d cores, load %.1f; backend %s" %
+              (time.strftime("%Y-%m-%d %H:%M"), os.cpu_count(), os.getloadavg()[0],
+               args.backend))
         if not args.skip_big:
             big_file(args, work)
         if not args.skip_sessions:
