@@ -289,6 +289,7 @@ def main():
     args.build = os.path.abspath(args.build)
     sock = args.socket or SOCKETS[args.engine]
     owner = "ci-bench-%d" % os.getpid()
+    args.load = os.getloadavg()[0]  # before the bench adds its own
     eng = Engine(sock)
     try:
         ver = eng.call("GET", "/version")
@@ -386,7 +387,7 @@ def report(args, ver, owner, res, leaked_c, leaked_v, leaked_raw):
     ok = lambda cond: "ok" if cond else "MISSED"  # noqa: E731
     print("ci-server exec bench: %s %s (API %s), image %s, %d cores, load %.1f, %s" %
           (args.engine, ver.get("Version"), ver.get("ApiVersion"), IMAGE, os.cpu_count(),
-           os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M")))
+           args.load, time.strftime("%Y-%m-%d %H:%M")))
     raw, warm = res["raw"], res["warm_off"]
     print("(a) warm exec of python print(1), %d runs each, interleaved (ms)" % len(raw))
     print("  %-40s p50 %7.1f   p90 %7.1f" % ("raw Engine API (create+start+inspect)",
