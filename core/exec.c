@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "ci/backend.h"
 #include "conf.h"
 #include "exec_priv.h"
 #include "host.h"
@@ -182,19 +183,56 @@ static int sync_inputs(struct ci_exec_ctx *x)
 	return CI_OK;
 }
 
-static char *build_script(const struct ci_lang *lang)
+/*
+ * In-sandbox setup for backends where each file copy is a round trip (a
+ * container engine, a remote API): the program text arrives on stdin and the
+ * preludes in the environment, written by the same shell that then runs the
+ * program: one exec per run instead of an upload (and its checks) per file.
+ */
+#define INLINE_SETUP                                                                           \
+	"d=" CI_EXEC_META_DIR "; mkdir -p \"$d/py\" && "                                         \
+	"{ [ -f \"$d/py/sitecustomize.py\" ] || printf %s \"$CI_PRELUDE_PY\" "                    \
+	">\"$d/py/sitecustomize.py\"; } && "                                                      \
+	"{ [ -f \"$d/Rprofile\" ] || printf %s \"$CI_PRELUDE_R\" >\"$d/Rprofile\"; } && "         \
+	"cat >\"$CI_SOURCE\" || exit 125; unset CI_PRELUDE_PY CI_PRELUDE_R; exec </dev/null; "
+#define INLINE_MAX_BYTES (512 * 1024)
+
+static bool program_inline(const struct ci_exec_ctx *x)
 {
-	size_t n = strlen(lang->run) + (lang->compile ? strlen(lang->compile) : 0) + 32;
+	return !x->app->host_toolchains && (x->app->plugin->desc.caps & CI_CAP_STDIN) &&
+	       strlen(x->req->code) <= INLINE_MAX_BYTES;
+}
+
+static char *build_script(const struct ci_lang *lang, bool inline_setup)
+{
+	const char *setup = inline_setup ? INLINE_SETUP : "";
+	size_t n = strlen(setup) + strlen(lang->run) +
+		   (lang->compile ? strlen(lang->compile) : 0) + 32;
 	char *s = malloc(n);
 
 	if (!s)
 		return NULL;
 	/* One shell, one exec: compile (if any), then replace the shell by the program. */
 	if (lang->compile)
-		snprintf(s, n, "%s && exec %s \"$@\"", lang->compile, lang->run);
+		snprintf(s, n, "%s%s && exec %s \"$@\"", setup, lang->compile, lang->run);
 	else
-		snprintf(s, n, "exec %s \"$@\"", lang->run);
+		snprintf(s, n, "%sexec %s \"$@\"", setup, lang->run);
 	return s;
+}
+
+/* "NAME=<bytes>" for an environment entry; NULL when out of memory. */
+static char *env_entry(const char *name, const char *value, size_t len)
+{
+	size_t nl = strlen(name);
+	char *e = malloc(nl + len + 2);
+
+	if (e) {
+		memcpy(e, name, nl);
+		e[nl] = '=';
+		memcpy(e + nl + 1, value, len);
+		e[nl + 1 + len] = 0;
+	}
+	return e;
 }
 
 static bool is_plain_word(const char *w, size_t n)
@@ -248,6 +286,7 @@ static int split_plain(const char *cmd, const char *source, char *buf, size_t ca
 static int run_program(struct ci_exec_ctx *x, struct captures *cap, ci_exec_result *res)
 {
 	const struct ci_conf *conf = x->app->conf;
+	const bool inline_setup = program_inline(x);
 	char source[280], source_env[300], words[256];
 	const char *env[] = {source_env,
 			     "PYTHONPATH=" CI_EXEC_META_DIR "/py:/mnt/data",
@@ -256,24 +295,34 @@ static int run_program(struct ci_exec_ctx *x, struct captures *cap, ci_exec_resu
 			     "R_PROFILE_USER=" CI_EXEC_META_DIR "/Rprofile",
 			     "CI_OUTPUT_DIR=/mnt/data",
 			     "HOME=/mnt/data",
+			     NULL, /* the preludes, inline only */
+			     NULL,
 			     NULL};
 	const char **argv = calloc((size_t)x->req->n_args + 17, sizeof(*argv));
 	ci_sink sink = {.write = capture_write, .ctx = cap};
 	ci_exec_spec spec = {.struct_size = sizeof(spec)};
-	char *script = build_script(x->lang);
+	char *script = build_script(x->lang, inline_setup);
+	char *pre_py = NULL, *pre_r = NULL;
 	ci_call call;
 	int rc, n = 0;
 
-	if (!argv || !script) {
-		free(argv);
-		free(script);
-		return CI_E_NOMEM;
+	if (inline_setup) {
+		pre_py = env_entry("CI_PRELUDE_PY", ci_prelude_python, ci_prelude_python_len);
+		pre_r = env_entry("CI_PRELUDE_R", ci_prelude_r, ci_prelude_r_len);
+		env[7] = pre_py;
+		env[8] = pre_r;
+		spec.stdin_buf = x->req->code;
+		spec.stdin_len = strlen(x->req->code);
+	}
+	if (!argv || !script || (inline_setup && (!pre_py || !pre_r))) {
+		rc = CI_E_NOMEM;
+		goto out;
 	}
 	snprintf(source, sizeof(source), CI_EXEC_META_DIR "/%s", x->lang->source_file);
 	snprintf(source_env, sizeof(source_env), "CI_SOURCE=%s", source);
-	n = x->lang->compile ? -1
-			     : split_plain(x->lang->run, source, words, sizeof(words),
-					   argv, 16);
+	n = x->lang->compile || inline_setup
+		    ? -1
+		    : split_plain(x->lang->run, source, words, sizeof(words), argv, 16);
 	if (n < 0) {
 		n = 0;
 		argv[n++] = "/bin/sh";
@@ -295,6 +344,9 @@ static int run_program(struct ci_exec_ctx *x, struct captures *cap, ci_exec_resu
 	if (rc)
 		snprintf(x->err, sizeof(x->err), "the backend could not run the program: %s",
 			 call.err);
+out:
+	free(pre_py);
+	free(pre_r);
 	free(argv);
 	free(script);
 	return rc;
@@ -355,7 +407,7 @@ static int run_in_sandbox(struct ci_exec_ctx *x, struct ci_exec_resp *resp, bool
 
 	*lost = false;
 	x->deadline_ms = ci_now_ms() + x->timeout_ms + CALL_SLACK_MS;
-	rc = put_program(x);
+	rc = program_inline(x) ? CI_OK : put_program(x);
 	if (!rc)
 		rc = sync_inputs(x);
 	t1 = now_us();
