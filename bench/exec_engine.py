@@ -405,8 +405,8 @@ def report(args, ver, owner, res, leaked_c, leaked_v, leaked_raw):
     noop, put = statistics.median(res["noop"]), statistics.median(res["put"])
     print("  engine primitives, raw (p50): exec of sh -c true %.1f, archive PUT of a small "
           "file %.1f" % (noop, put))
-    print("  a warm ci-server exec makes 3 execs + 1 archive PUT (parents check + put of the\n"
-          "  program, the program, find for outputs): raw + 2 x exec(true) + PUT = %.1f" %
+    print("  a warm ci-server exec makes 1 engine exec: the program travels on stdin, the\n"
+          "  output manifest comes back on stderr (before that: 3 execs + 1 PUT = %.1f)" %
           (statistics.median(raw) + 2 * noop + put))
     print("(b) first exec of a new session vs warm exec (ms, p50; %d new sessions each)" %
           len(res["first_off"]))

@@ -33,7 +33,31 @@ struct capture {
 
 struct captures {
 	struct capture out, err;
+	/* Inline mode: the last bytes of stderr, where the runner's manifest ends up. */
+	char *tail;
+	size_t tail_len, tail_cap;
 };
+
+#define MANIFEST_TAIL_MAX (2u << 20)
+
+static void tail_push(struct captures *c, const char *buf, size_t len)
+{
+	if (!c->tail_cap)
+		return;
+	if (len >= c->tail_cap) {
+		memcpy(c->tail, buf + len - c->tail_cap, c->tail_cap);
+		c->tail_len = c->tail_cap;
+		return;
+	}
+	if (c->tail_len + len > c->tail_cap) {
+		size_t drop = c->tail_len + len - c->tail_cap;
+
+		memmove(c->tail, c->tail + drop, c->tail_len - drop);
+		c->tail_len -= drop;
+	}
+	memcpy(c->tail + c->tail_len, buf, len);
+	c->tail_len += len;
+}
 
 static int capture_append(struct capture *k, const char *buf, size_t len)
 {
@@ -60,6 +84,9 @@ static int capture_write(void *ctx, int stream, const void *buf, size_t len)
 	struct captures *c = ctx;
 	struct capture *k = stream == CI_STREAM_STDERR ? &c->err : &c->out;
 	size_t take = len;
+
+	if (stream == CI_STREAM_STDERR)
+		tail_push(c, buf, len);
 
 	if (k->len + take > k->limit) {
 		take = k->limit > k->len ? k->limit - k->len : 0;
@@ -194,7 +221,18 @@ static int sync_inputs(struct ci_exec_ctx *x)
 	"{ [ -f \"$d/py/sitecustomize.py\" ] || printf %s \"$CI_PRELUDE_PY\" "                    \
 	">\"$d/py/sitecustomize.py\"; } && "                                                      \
 	"{ [ -f \"$d/Rprofile\" ] || printf %s \"$CI_PRELUDE_R\" >\"$d/Rprofile\"; } && "         \
-	"cat >\"$CI_SOURCE\" || exit 125; unset CI_PRELUDE_PY CI_PRELUDE_R; exec </dev/null; "
+	"IFS= read -r ci_n && cat >\"$CI_SOURCE\" || exit 125; "                                  \
+	"unset CI_PRELUDE_PY CI_PRELUDE_R d; "
+/*
+ * ... and after the program, the manifest of /mnt/data on stderr between
+ * markers made of a per-run nonce (read from stdin: never in the program's
+ * environment), so no listing round trip is needed (exec_manifest.c).
+ */
+#define INLINE_MANIFEST                                                                        \
+	"ci_rc=$?; printf '\\n%s\\n' \"$ci_n\" >&2; "                                               \
+	"{ find /mnt/data -mindepth 1 -path " CI_EXEC_META_DIR " -prune -o "                   \
+	"-printf '%y %s %T@ %m %P\\0' 2>/dev/null; } >&2; "                                       \
+	"printf '%s-end %d\\n' \"$ci_n\" $? >&2; exit $ci_rc"
 #define INLINE_MAX_BYTES (512 * 1024)
 
 static bool program_inline(const struct ci_exec_ctx *x)
@@ -212,11 +250,26 @@ static char *build_script(const struct ci_lang *lang, bool inline_setup)
 
 	if (!s)
 		return NULL;
+	if (inline_setup) {
+		char *grown;
+
+		n += sizeof(INLINE_MANIFEST);
+		grown = realloc(s, n);
+		if (!grown) {
+			free(s);
+			return NULL;
+		}
+		s = grown;
+		snprintf(s, n, "%s{ %s%s%s \"$@\"; } </dev/null; %s", setup,
+			 lang->compile ? lang->compile : "", lang->compile ? " && " : "", lang->run,
+			 INLINE_MANIFEST);
+		return s;
+	}
 	/* One shell, one exec: compile (if any), then replace the shell by the program. */
 	if (lang->compile)
-		snprintf(s, n, "%s%s && exec %s \"$@\"", setup, lang->compile, lang->run);
+		snprintf(s, n, "%s && exec %s \"$@\"", lang->compile, lang->run);
 	else
-		snprintf(s, n, "%sexec %s \"$@\"", setup, lang->run);
+		snprintf(s, n, "exec %s \"$@\"", lang->run);
 	return s;
 }
 
@@ -302,19 +355,30 @@ static int run_program(struct ci_exec_ctx *x, struct captures *cap, ci_exec_resu
 	ci_sink sink = {.write = capture_write, .ctx = cap};
 	ci_exec_spec spec = {.struct_size = sizeof(spec)};
 	char *script = build_script(x->lang, inline_setup);
-	char *pre_py = NULL, *pre_r = NULL;
+	char *pre_py = NULL, *pre_r = NULL, *stdin_buf = NULL;
 	ci_call call;
 	int rc, n = 0;
 
 	if (inline_setup) {
+		size_t code_len = strlen(x->req->code);
+
 		pre_py = env_entry("CI_PRELUDE_PY", ci_prelude_python, ci_prelude_python_len);
 		pre_r = env_entry("CI_PRELUDE_R", ci_prelude_r, ci_prelude_r_len);
 		env[7] = pre_py;
 		env[8] = pre_r;
-		spec.stdin_buf = x->req->code;
-		spec.stdin_len = strlen(x->req->code);
+		ci_nanoid(x->nonce);
+		stdin_buf = malloc(sizeof(x->nonce) + code_len);
+		cap->tail = malloc(MANIFEST_TAIL_MAX);
+		cap->tail_cap = cap->tail ? MANIFEST_TAIL_MAX : 0;
+		if (stdin_buf) {
+			memcpy(stdin_buf, x->nonce, sizeof(x->nonce) - 1);
+			stdin_buf[sizeof(x->nonce) - 1] = '\n';
+			memcpy(stdin_buf + sizeof(x->nonce), x->req->code, code_len);
+			spec.stdin_buf = stdin_buf;
+			spec.stdin_len = sizeof(x->nonce) + code_len;
+		}
 	}
-	if (!argv || !script || (inline_setup && (!pre_py || !pre_r))) {
+	if (!argv || !script || (inline_setup && (!pre_py || !pre_r || !stdin_buf))) {
 		rc = CI_E_NOMEM;
 		goto out;
 	}
@@ -345,6 +409,7 @@ static int run_program(struct ci_exec_ctx *x, struct captures *cap, ci_exec_resu
 		snprintf(x->err, sizeof(x->err), "the backend could not run the program: %s",
 			 call.err);
 out:
+	free(stdin_buf);
 	free(pre_py);
 	free(pre_r);
 	free(argv);
@@ -397,9 +462,38 @@ static int64_t choose_timeout(const struct ci_conf *conf, int64_t asked_ms)
 }
 
 /* Everything after input validation, on one sandbox. */
+/*
+ * Inline mode: cut the runner's manifest off the end of stderr (so the
+ * client never sees it, whatever the output cap dropped) and return its
+ * records, or NULL when it is missing, incomplete or unreadable.
+ */
+static const char *take_manifest(struct ci_exec_ctx *x, struct captures *cap, size_t *len)
+{
+	const char *body;
+	size_t start, block;
+	bool complete;
+
+	if (!cap->tail_len ||
+	    !ci_exec_manifest_find(cap->tail, cap->tail_len, x->nonce, &start, &body, len,
+				   &complete))
+		return NULL;
+	block = cap->tail_len - start;
+	if (cap->err.dropped >= block) {
+		cap->err.dropped -= block;
+	} else {
+		cap->err.len -= block - cap->err.dropped;
+		cap->err.dropped = 0;
+		if (cap->err.buf)
+			cap->err.buf[cap->err.len] = 0;
+	}
+	return complete ? body : NULL;
+}
+
 static int run_in_sandbox(struct ci_exec_ctx *x, struct ci_exec_resp *resp, bool *lost)
 {
 	struct captures cap = {0};
+	const char *manifest;
+	size_t manifest_len = 0;
 	ci_exec_result res;
 	int rc;
 
@@ -423,15 +517,18 @@ static int run_in_sandbox(struct ci_exec_ctx *x, struct ci_exec_resp *resp, bool
 	if (rc)
 		goto out;
 	x->deadline_ms = ci_now_ms() + CALL_SLACK_MS * 4;
-	rc = ci_exec_collect_outputs(x, resp);
+	manifest = take_manifest(x, &cap, &manifest_len);
+	rc = ci_exec_collect_outputs(x, resp, manifest, manifest_len);
 	x->us_collect = now_us() - t2;
 	if (rc == CI_E_NOTFOUND)
 		*lost = true;
 	if (rc)
 		goto out;
+	free(cap.tail);
 	finish_output(x, &cap, &res, resp);
 	return CI_OK;
 out:
+	free(cap.tail);
 	free(cap.out.buf);
 	free(cap.err.buf);
 	return rc;

@@ -248,14 +248,24 @@ static int note_deleted(struct ci_exec_ctx *x, const struct listing *l, struct c
 	return CI_OK;
 }
 
-int ci_exec_collect_outputs(struct ci_exec_ctx *x, struct ci_exec_resp *resp)
+int ci_exec_collect_outputs(struct ci_exec_ctx *x, struct ci_exec_resp *resp,
+			    const char *manifest, size_t manifest_len)
 {
 	struct listing l = {0};
 	ci_call call;
-	int rc;
+	int rc = CI_OK;
 
-	rc = ci_plugin_list(x->app->plugin, &call, x->req->rid, x->deadline_ms, x->sb->id,
-			    "/mnt/data", on_entry, &l);
+	if (manifest && ci_exec_manifest_each(manifest, manifest_len, on_entry, &l)) {
+		/* A record we cannot read: ask the backend instead. */
+		listing_free(&l);
+		memset(&l, 0, sizeof(l));
+		manifest = NULL;
+	}
+	if (!manifest) {
+		call.err[0] = 0;
+		rc = ci_plugin_list(x->app->plugin, &call, x->req->rid, x->deadline_ms, x->sb->id,
+				    "/mnt/data", on_entry, &l);
+	}
 	if (rc || l.oom) {
 		snprintf(x->err, sizeof(x->err), "cannot list the sandbox: %s",
 			 rc ? call.err : "out of memory");

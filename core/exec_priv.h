@@ -30,6 +30,7 @@ struct ci_exec_ctx {
 	int64_t timeout_ms, deadline_ms;
 	int64_t us_sync, us_run, us_collect; /* stage timings for the log */
 	int n_put, skipped_outputs;
+	char nonce[CI_NANOID_SIZE]; /* inline mode: the runner's manifest markers */
 	char err[1024]; /* room for a path and the backend's own message */
 };
 
@@ -37,8 +38,22 @@ struct ci_exec_ctx {
 int ci_exec_prepare(struct ci_exec_ctx *x, int *http_status, char *err, size_t errlen);
 void ci_exec_ctx_release(struct ci_exec_ctx *x);
 
-/* List /mnt/data, store new/changed files, note deleted inputs. */
-int ci_exec_collect_outputs(struct ci_exec_ctx *x, struct ci_exec_resp *resp);
+/*
+ * List /mnt/data (from manifest when non-NULL, else through the backend),
+ * store new/changed files, note deleted inputs.
+ */
+int ci_exec_collect_outputs(struct ci_exec_ctx *x, struct ci_exec_resp *resp,
+			    const char *manifest, size_t manifest_len);
+
+/*
+ * The runner's manifest at the end of stderr (exec_manifest.c): true when
+ * the block is there, with its offset in tail and its records; complete is
+ * false when the listing itself failed.
+ */
+bool ci_exec_manifest_find(const char *tail, size_t len, const char *nonce, size_t *block_start,
+			   const char **body, size_t *body_len, bool *complete);
+/* Each record as a ci_entry; -1 when a record is malformed. */
+int ci_exec_manifest_each(const char *body, size_t len, ci_entry_cb cb, void *ctx);
 /* Forget (and delete from storage) outputs of a failed attempt. */
 void ci_exec_outputs_discard(struct ci_exec_ctx *x, struct ci_exec_resp *resp);
 
