@@ -7,8 +7,21 @@
 
 struct ci_req;
 
-/* Owner scope of everything this request stores or runs. */
+/* The authenticated principal (owner of the principal-level scope). */
 const char *ci_api_scope(const struct ci_req *req);
+
+/*
+ * The storage owner for this request: the principal, narrowed to
+ * "principal/user" when an API-key principal names an end user (a valid
+ * resource id). Tokens' principals are one user already. Written to buf.
+ */
+const char *ci_api_owner(const struct ci_req *req, const char *user, char *buf, size_t len);
+
+/*
+ * The end user a read names: ?kind=user&id=X, else the User-Id header;
+ * NULL for agent/skill reads (shared at the principal's level) or none.
+ */
+const char *ci_api_read_user(const struct ci_req *req);
 
 /* A JSON string from bytes that may not be UTF-8 (invalid bytes -> U+FFFD). */
 json_t *ci_json_text(const char *buf, size_t len);

@@ -9,6 +9,7 @@
 #include "exec.h"
 #include "host.h"
 #include "http.h"
+#include "store.h"
 #include "rate_limit.h"
 
 #define MAX_ARGS 256
@@ -204,6 +205,7 @@ json_t *ci_api_exec_json(const struct ci_exec_resp *r)
 void ci_api_exec(struct ci_req *req, void *app_ptr)
 {
 	struct ci_app *app = app_ptr;
+	char owner[CI_STORE_OWNER_MAX + 1];
 	struct ci_exec_resp resp;
 	struct parsed p;
 	char err[512];
@@ -218,21 +220,22 @@ void ci_api_exec(struct ci_req *req, void *app_ptr)
 		return;
 	}
 	p.req.rid = ci_req_id(req);
-	p.req.scope = ci_api_scope(req);
-	/* The end user keeps sandboxes apart between the users of one principal. */
+	/* The end user keeps files and sandboxes apart between the users of one key. */
 	p.req.user = str_member(p.root, "user_id");
 	if (!p.req.user)
 		p.req.user = ci_req_header(req, "User-Id");
-	if (p.req.user && !*p.req.user)
+	if (p.req.user && !ci_resource_id_is_valid(p.req.user))
 		p.req.user = NULL;
-	wait = ci_limits_exec_begin(app->limits, p.req.scope, ci_now_ms());
+	p.req.scope = ci_api_owner(req, p.req.user, owner, sizeof(owner));
+	p.req.principal = ci_api_scope(req);
+	wait = ci_limits_exec_begin(app->limits, ci_api_scope(req), ci_now_ms());
 	if (wait) {
 		ci_req_reply_rate_limited(req, wait);
 		parsed_release(&p);
 		return;
 	}
 	rc = ci_exec_run(app, &p.req, &resp, &status, err, sizeof(err));
-	ci_limits_exec_end(app->limits, p.req.scope);
+	ci_limits_exec_end(app->limits, ci_api_scope(req));
 	if (rc) {
 		ci_req_reply_error(req, status, "%s", err);
 		parsed_release(&p);

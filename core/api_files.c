@@ -79,6 +79,7 @@ void ci_api_list_files(struct ci_req *req, void *app_ptr)
 	const char *sid = ci_req_param(req, "session_id");
 	const char *detail = ci_req_query(req, "detail");
 	struct list_ctx l;
+	char owner[CI_STORE_OWNER_MAX + 1];
 	int rc;
 
 	if (!detail || !*detail)
@@ -94,7 +95,9 @@ void ci_api_list_files(struct ci_req *req, void *app_ptr)
 	}
 	l.arr = json_array();
 	l.detail = detail;
-	rc = ci_store_list(app->store, sid, ci_api_scope(req), list_cb, &l);
+	rc = ci_store_list(app->store, sid, ci_api_owner(req, ci_api_read_user(req), owner,
+							sizeof(owner)),
+			   list_cb, &l);
 	if (rc && rc != CI_E_NOTFOUND) {
 		json_decref(l.arr);
 		ci_req_reply_error(req, 500, "cannot list the session");
@@ -105,7 +108,8 @@ void ci_api_list_files(struct ci_req *req, void *app_ptr)
 }
 
 /* The file (sid, fid) of this scope; legacy clients may pair fid with another sid. */
-static int lookup(struct ci_app *app, struct ci_req *req, struct ci_store_info *info)
+static int lookup(struct ci_app *app, struct ci_req *req, struct ci_store_info *info,
+		  const char *owner)
 {
 	const char *sid = ci_req_param(req, "session_id");
 	const char *fid = ci_req_param(req, "file_id");
@@ -114,8 +118,8 @@ static int lookup(struct ci_app *app, struct ci_req *req, struct ci_store_info *
 		ci_req_reply_error(req, 400, "Bad request");
 		return -1;
 	}
-	if (!ci_store_stat(app->store, sid, fid, ci_api_scope(req), info) ||
-	    !ci_store_find(app->store, fid, ci_api_scope(req), info))
+	if (!ci_store_stat(app->store, sid, fid, owner, info) ||
+	    !ci_store_find(app->store, fid, owner, info))
 		return 0;
 	ci_req_reply_json(req, 404,
 			  json_pack("{s:s,s:s}", "error", "File not found", "details",
@@ -125,10 +129,11 @@ static int lookup(struct ci_app *app, struct ci_req *req, struct ci_store_info *
 
 void ci_api_object(struct ci_req *req, void *app_ptr)
 {
+	char name[300], when[32], owner[CI_STORE_OWNER_MAX + 1];
 	struct ci_store_info f;
-	char name[300], when[32];
 
-	if (lookup(app_ptr, req, &f))
+	if (lookup(app_ptr, req, &f,
+		   ci_api_owner(req, ci_api_read_user(req), owner, sizeof(owner))))
 		return;
 	object_name(&f, name, sizeof(name));
 	ci_iso8601(f.created_ns, when);
@@ -143,12 +148,14 @@ void ci_api_object(struct ci_req *req, void *app_ptr)
 void ci_api_download(struct ci_req *req, void *app_ptr)
 {
 	struct ci_app *app = app_ptr;
+	char owner_buf[CI_STORE_OWNER_MAX + 1];
+	const char *owner = ci_api_owner(req, ci_api_read_user(req), owner_buf, sizeof(owner_buf));
 	struct ci_store_info f;
 	int fd;
 
-	if (lookup(app, req, &f))
+	if (lookup(app, req, &f, owner))
 		return;
-	if (ci_store_file_open(app->store, f.sid, f.fid, ci_api_scope(req), &fd, &f)) {
+	if (ci_store_file_open(app->store, f.sid, f.fid, owner, &fd, &f)) {
 		ci_req_reply_json(req, 404,
 				  json_pack("{s:s,s:s}", "error", "File not found", "details",
 					    "The file may have expired or does not exist"));
@@ -159,6 +166,7 @@ void ci_api_download(struct ci_req *req, void *app_ptr)
 
 void ci_api_delete_file(struct ci_req *req, void *app_ptr)
 {
+	char owner[CI_STORE_OWNER_MAX + 1];
 	struct ci_app *app = app_ptr;
 	const char *sid = ci_req_param(req, "session_id");
 	const char *fid = ci_req_param(req, "file_id");
@@ -167,7 +175,8 @@ void ci_api_delete_file(struct ci_req *req, void *app_ptr)
 		ci_req_reply_error(req, 400, "Bad request");
 		return;
 	}
-	if (ci_store_delete(app->store, sid, fid, ci_api_scope(req))) {
+	if (ci_store_delete(app->store, sid, fid,
+			    ci_api_owner(req, ci_api_read_user(req), owner, sizeof(owner)))) {
 		ci_req_reply_error(req, 404, "File not found");
 		return;
 	}

@@ -31,7 +31,9 @@ struct upload {
 	struct ci_app *app;
 	struct ci_multipart *mp;
 	char sid[CI_NANOID_SIZE];
-	char scope[CI_STORE_OWNER_MAX + 1];
+	char scope[CI_STORE_OWNER_MAX + 1];      /* the files' owner, set by the first file */
+	char principal[CI_STORE_OWNER_MAX + 1];
+	char user[CI_RESOURCE_ID_MAX + 1];       /* User-Id header, when valid */
 	char kind[FIELD_MAX], id[FIELD_MAX], version[FIELD_MAX], entity_id[FIELD_MAX];
 	char read_only[16];
 	char *cur_field;   /* plain field being collected, or NULL */
@@ -84,6 +86,22 @@ static void file_fail(struct up_file *f, int status, const char *msg)
 		f->status = status;
 		snprintf(f->error, sizeof(f->error), "%s", msg);
 	}
+}
+
+/*
+ * A user's own attachments are narrowed to that user; agent and skill files
+ * are shared by every user of the principal.
+ */
+static void settle_owner(struct upload *u)
+{
+	bool per_user = !u->kind[0] || !strcmp(u->kind, "user");
+
+	if (u->scope[0])
+		return;
+	if (per_user && u->user[0] && strncmp(u->principal, "jwt:", 4))
+		snprintf(u->scope, sizeof(u->scope), "%s/%s", u->principal, u->user);
+	else
+		snprintf(u->scope, sizeof(u->scope), "%s", u->principal);
 }
 
 static struct up_file *file_start(struct upload *u, const char *filename)
@@ -159,6 +177,7 @@ static int on_part(void *ctx, const char *field, const char *filename, const cha
 	if (off == 0 && u->cur && !u->cur->written && !strcmp(u->cur->name, filename))
 		off = 1;
 	if (off == 0) {
+		settle_owner(u);
 		if (u->n_files >= u->app->conf->max_files_per_session) {
 			u->too_many = true;
 			return 1;
@@ -196,11 +215,13 @@ static int up_begin(struct ci_req *req, void *app_ptr)
 		return 1;
 	}
 	u->app = app_ptr;
-	snprintf(u->scope, sizeof(u->scope), "%s", ci_api_scope(req));
+	snprintf(u->principal, sizeof(u->principal), "%s", ci_api_scope(req));
+	if (ci_resource_id_is_valid(ci_req_header(req, "User-Id")))
+		snprintf(u->user, sizeof(u->user), "%s", ci_req_header(req, "User-Id"));
 	u->quota_left = UINT64_MAX;
 	if (u->app->conf->principal_stored_bytes > 0) {
 		uint64_t quota = (uint64_t)u->app->conf->principal_stored_bytes;
-		uint64_t used = ci_store_owner_bytes(u->app->store, u->scope);
+		uint64_t used = ci_store_owner_bytes(u->app->store, u->principal);
 
 		if (used >= quota) {
 			free(u);
@@ -216,11 +237,8 @@ static int up_begin(struct ci_req *req, void *app_ptr)
 		ci_req_reply_error(req, 400, "Invalid content type. Must be multipart/form-data.");
 		return 1;
 	}
-	if (ci_store_session_new(u->app->store, u->scope, u->sid)) {
-		upload_free(u);
-		ci_req_reply_error(req, 500, "cannot open a storage session");
-		return 1;
-	}
+	/* The store makes the session with the first file, under its owner. */
+	ci_nanoid(u->sid);
 	ci_req_set_ctx(req, u);
 	return 0;
 }

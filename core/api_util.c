@@ -6,10 +6,32 @@
 
 #include "api.h"
 #include "http.h"
+#include "nanoid.h"
 
 const char *ci_api_scope(const struct ci_req *req)
 {
 	return ci_req_principal(req);
+}
+
+const char *ci_api_owner(const struct ci_req *req, const char *user, char *buf, size_t len)
+{
+	const char *p = ci_req_principal(req);
+
+	if (!user || !ci_resource_id_is_valid(user) || !strncmp(p, "jwt:", 4))
+		return p;
+	snprintf(buf, len, "%s/%s", p, user);
+	return buf;
+}
+
+const char *ci_api_read_user(const struct ci_req *req)
+{
+	const char *kind = ci_req_query(req, "kind"), *id = ci_req_query(req, "id");
+
+	if (kind && *kind && strcmp(kind, "user"))
+		return NULL;
+	if (kind && id && *id)
+		return id;
+	return ci_req_header(req, "User-Id");
 }
 
 /* Length of the valid UTF-8 sequence at s (0 when invalid). */

@@ -267,7 +267,7 @@ static int get_bool(const config_setting_t *grp, const char *key, bool *out, cha
 
 static int add_key(struct ci_conf *conf, const char *name, const char *key)
 {
-	if (conf->n_keys >= CI_MAX_KEYS || strchr(name, ':') || !*name)
+	if (conf->n_keys >= CI_MAX_KEYS || strpbrk(name, ":/") || !*name)
 		return -1;
 	conf->keys[conf->n_keys].name = xstrdup(name);
 	conf->keys[conf->n_keys].key = xstrdup(key);
@@ -425,9 +425,9 @@ static int load_auth(struct ci_conf *conf, const config_setting_t *grp, char *er
 			return fail_at(k, err, errlen, "each auth key needs name and key strings");
 		if (strlen(key) < 16)
 			return fail_at(k, err, errlen, "auth key too short (16 characters minimum)");
-		if (strchr(name, ':') || !*name)
-			return fail_at(k, err, errlen, "auth key names must be non-empty and contain "
-						       "no ':' (reserved for jwt: principals)");
+		if (strpbrk(name, ":/") || !*name)
+			return fail_at(k, err, errlen, "auth key names must be non-empty, without ':' "
+						       "(jwt: principals) or '/' (principal/user)");
 		if (add_key(conf, name, key))
 			return fail_at(k, err, errlen, "too many auth keys");
 	}

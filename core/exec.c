@@ -564,10 +564,10 @@ int ci_exec_run(struct ci_app *app, const struct ci_exec_req *req, struct ci_exe
 	 */
 	sandbox_kind = app->host_toolchains ? "host" : x.lang->runtime;
 	if (req->user)
-		snprintf(sandbox_scope, sizeof(sandbox_scope), "%s%c%.128s", req->scope,
+		snprintf(sandbox_scope, sizeof(sandbox_scope), "%s%c%.128s", req->principal,
 			 CI_SCOPE_SEP, req->user);
 	else
-		snprintf(sandbox_scope, sizeof(sandbox_scope), "%s", req->scope);
+		snprintf(sandbox_scope, sizeof(sandbox_scope), "%s", req->principal);
 	hints[0] = req->session_hint;
 	for (int i = 0; i < x.n_inputs; i++)
 		hints[i + 1] = x.inputs[i].info.sid;

@@ -23,7 +23,8 @@ struct ci_exec_input {
 
 struct ci_exec_req {
 	const char *rid;
-	const char *scope; /* owner of storage and sandboxes */
+	const char *scope;     /* storage owner: principal, or principal/user */
+	const char *principal; /* who authenticated: limits, sandbox scope */
 	const char *user;  /* end user (body user_id / User-Id header), may be NULL */
 	const char *lang;
 	const char *code;

@@ -89,6 +89,16 @@ struct ci_store_stats {
 /* Called once per file; return non-zero to stop. info is valid during the call only. */
 typedef int (*ci_store_list_cb)(void *ctx, const struct ci_store_info *info);
 
+/*
+ * Whether a session stored under owner `stored` is visible to a request of
+ * owner `req`. Owners are "principal" or "principal/user" (an end user
+ * narrowing an API key's principal): equal strings match; the principal sees
+ * its users' files; a user sees the principal's own files but never another
+ * user's. "jwt:..." principals are matched exactly. Writes always need the
+ * exact owner.
+ */
+bool ci_store_owner_matches(const char *stored, const char *req);
+
 /* CLOCK_REALTIME in nanoseconds, the clock of created_ns and of expiry cutoffs. */
 int64_t ci_store_now_ns(void);
 

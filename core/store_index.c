@@ -70,7 +70,7 @@ struct ci_ssession *ci_sindex_get_owned(const struct ci_sindex *idx, const char 
 {
 	struct ci_ssession *s = ci_sindex_get(idx, sid);
 
-	return s && owner && !strcmp(s->owner, owner) ? s : NULL;
+	return s && owner && ci_store_owner_matches(s->owner, owner) ? s : NULL;
 }
 
 /* Double the table when sessions outnumber buckets; a failed grow just keeps longer chains. */
@@ -297,4 +297,22 @@ int ci_sha256_from_hex(const char *hex, uint8_t sha[32])
 			sha[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return hex[64] == '\0' ? 0 : -1;
+}
+
+bool ci_store_owner_matches(const char *stored, const char *req)
+{
+	const char *rs, *ss;
+
+	if (!strcmp(stored, req))
+		return true;
+	/* A token's principal is one user already: never narrowed, matched exactly. */
+	if (!strncmp(req, "jwt:", 4) || !strncmp(stored, "jwt:", 4))
+		return false;
+	rs = strchr(req, '/');
+	ss = strchr(stored, '/');
+	if (!rs && ss) /* the principal itself sees its users' files */
+		return (size_t)(ss - stored) == strlen(req) && !strncmp(stored, req, strlen(req));
+	if (rs && !ss) /* a user sees the principal's own (un-narrowed) files */
+		return (size_t)(rs - req) == strlen(stored) && !strncmp(stored, req, strlen(stored));
+	return false; /* two different users */
 }

@@ -73,7 +73,7 @@ int ci_store_find(struct ci_store *st, const char *fid, const char *owner,
 		return CI_E_NOTFOUND;
 	pthread_rwlock_rdlock(&st->lock);
 	for (s = ci_sindex_first(&st->idx, &b); s && !found; s = ci_sindex_next(&st->idx, s, &b))
-		if (!strcmp(s->owner, owner))
+		if (ci_store_owner_matches(s->owner, owner))
 			found = lookup(st, s->sid, fid, owner, info);
 	pthread_rwlock_unlock(&st->lock);
 	return found ? CI_OK : CI_E_NOTFOUND;
@@ -268,7 +268,7 @@ uint64_t ci_store_owner_bytes(struct ci_store *st, const char *owner)
 	pthread_rwlock_rdlock(&st->lock);
 	for (size_t b = 0; b < st->idx.nbuckets; b++)
 		for (const struct ci_ssession *s = st->idx.buckets[b]; s; s = s->next)
-			if (!strcmp(s->owner, owner))
+			if (ci_store_owner_matches(s->owner, owner))
 				for (uint32_t i = 0; i < s->nfiles; i++)
 					bytes += s->files[i].size;
 	pthread_rwlock_unlock(&st->lock);

@@ -35,6 +35,11 @@ void fx_start(void)
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", ci_http_port(app.http));
 }
 
+const char *fx_base(void)
+{
+	return base;
+}
+
 void fx_stop(void)
 {
 	ci_app_stop(&app, 5000);

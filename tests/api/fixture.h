@@ -34,6 +34,9 @@ json_t *fx_post_json(const char *key, const char *path, const char *body, long w
 /* Multipart upload of NULL-terminated names/datas, plus one optional field. */
 json_t *fx_upload(const char *key, const char *path, const char *const *names,
 		  const char *const *datas, const char *field, const char *value, long want);
+/* "http://127.0.0.1:PORT" of the running app. */
+const char *fx_base(void);
+
 /* A string at a dotted path ("files.0.id"), or NULL. */
 const char *fx_str(json_t *o, const char *path);
 

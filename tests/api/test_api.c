@@ -285,6 +285,69 @@ static void test_restart_keeps_files(void **state)
 	tresp_free(&rs);
 }
 
+/* Upload as alice with a User-Id (and optional kind); returns "sid/fid". */
+static void upload_as(const char *user, const char *kind, char *sid, char *fid)
+{
+	char url[128], hdr[96], uid[64];
+	struct treq rq = {.method = "POST", .url = url, .chunked = 1};
+	struct tresp rs;
+	json_t *j;
+	int n = 0;
+
+	snprintf(url, sizeof(url), "%s/upload", fx_base());
+	snprintf(hdr, sizeof(hdr), "X-API-Key: %s", KEY_A);
+	snprintf(uid, sizeof(uid), "User-Id: %s", user);
+	rq.headers[0] = hdr;
+	rq.headers[1] = uid;
+	if (kind) {
+		rq.form_names[n] = "kind";
+		rq.form_values[n++] = kind;
+		rq.form_names[n] = "id";
+		rq.form_values[n++] = "agent_abc";
+	}
+	rq.form_names[n] = "file";
+	rq.form_values[n] = "secret of someone";
+	rq.form_lens[n] = 17;
+	rq.form_filenames[n] = "s.txt";
+	assert_int_equal(tclient_do(&rq, &rs), 0);
+	assert_int_equal(rs.status, 200);
+	j = json_loads(rs.body, 0, NULL);
+	strcpy(sid, fx_str(j, "session_id"));
+	strcpy(fid, fx_str(j, "files.0.fileId"));
+	json_decref(j);
+	tresp_free(&rs);
+}
+
+static void test_users_of_one_key_are_kept_apart(void **state)
+{
+	char sid[32], fid[32], path[200], body[400];
+	json_t *j;
+
+	(void)state;
+	upload_as("user1", NULL, sid, fid);
+	/* Current LibreChat names the user in the query; legacy names nobody. */
+	snprintf(path, sizeof(path), "/download/%s/%s?kind=user&id=user2", sid, fid);
+	json_decref(fx_call("GET", KEY_A, path, 404, NULL));
+	snprintf(path, sizeof(path), "/download/%s/%s?kind=user&id=user1", sid, fid);
+	json_decref(fx_call("GET", KEY_A, path, 200, NULL));
+	snprintf(path, sizeof(path), "/download/%s/%s", sid, fid);
+	json_decref(fx_call("GET", KEY_A, path, 200, NULL));
+	snprintf(path, sizeof(path), "/files/%s?detail=full&kind=user&id=user2", sid);
+	j = fx_call("GET", KEY_A, path, 200, NULL);
+	assert_int_equal(json_array_size(j), 0);
+	json_decref(j);
+	/* Another user cannot mount it into a run; its owner can. */
+	snprintf(body, sizeof(body),
+		 "{\"lang\":\"py\",\"code\":\"print(1)\",\"user_id\":\"user2\",\"files\":[{\"id\":"
+		 "\"%s\",\"session_id\":\"%s\",\"name\":\"s.txt\"}]}",
+		 fid, sid);
+	json_decref(fx_post_json(KEY_A, "/exec", body, 400));
+	/* An agent's files are shared by every user of the key. */
+	upload_as("user1", "agent", sid, fid);
+	snprintf(path, sizeof(path), "/download/%s/%s?kind=user&id=user2", sid, fid);
+	json_decref(fx_call("GET", KEY_A, path, 200, NULL));
+}
+
 static void tune_quota(struct ci_conf *c)
 {
 	c->principal_stored_bytes = 1500;
@@ -339,6 +402,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ids_and_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stored_bytes_quota, setup_quota, teardown),
+		cmocka_unit_test_setup_teardown(test_users_of_one_key_are_kept_apart, setup,
+						teardown),
 	};
 
 	curl_global_init(CURL_GLOBAL_ALL);
