@@ -12,7 +12,9 @@
  *   { baseURL, userId, apiKey }                 legacy  (<= v0.8.5)
  * baseURL may carry the key as userinfo (http://KEY@host:port/v1), the usual
  * way to reach a key-based server from current LibreChat (axios then sends
- * Authorization: Basic base64("KEY:")).
+ * Authorization: Basic base64("KEY:")). authHeaders may also be a (sync or
+ * async) function, called once per request: in JWT mode LibreChat mints a
+ * fresh short-lived token for every Code API call (getCodeApiAuthHeaders).
  */
 const path = require('node:path');
 const axiosLib = require('axios');
@@ -25,6 +27,13 @@ const MAX_FILE_SIZE = 150 * 1024 * 1024;
 const UA = 'LibreChat/1.0';
 
 /* ----------------------------------------------------------- current */
+
+/* lc.authHeaders as an object, or what its function returns for this request. */
+async function authOf(lc) {
+	const h = typeof lc.authHeaders === 'function' ? await lc.authHeaders() : lc.authHeaders;
+
+	return h || {};
+}
 
 /* packages/api/src/files/code: nested names travel in form-data's filepath. */
 function codeEnvFileOptions(filename) {
@@ -65,7 +74,7 @@ async function uploadCodeEnvFile(lc, { stream, filename, kind = 'user', id, vers
 			'Content-Type': 'multipart/form-data',
 			'User-Agent': UA,
 			'User-Id': lc.userId,
-			...(lc.authHeaders || {}),
+			...(await authOf(lc)),
 		},
 		timeout: 120000,
 		maxContentLength: MAX_FILE_SIZE,
@@ -96,7 +105,7 @@ async function batchUploadCodeEnvFiles(lc, { files, kind, id, version, read_only
 			'Content-Type': 'multipart/form-data',
 			'User-Agent': UA,
 			'User-Id': lc.userId,
-			...(lc.authHeaders || {}),
+			...(await authOf(lc)),
 		},
 		timeout: 120000,
 		maxContentLength: MAX_FILE_SIZE,
@@ -117,12 +126,12 @@ async function batchUploadCodeEnvFiles(lc, { files, kind, id, version, read_only
 }
 
 /* crud.js getCodeOutputDownloadStream (the browser download proxy). */
-function getCodeOutputDownloadStream(lc, fileIdentifier, identity) {
+async function getCodeOutputDownloadStream(lc, fileIdentifier, identity) {
 	return axios({
 		method: 'get',
 		url: `${lc.baseURL}/download/${fileIdentifier}${downloadQuery(identity)}`,
 		responseType: 'stream',
-		headers: { 'User-Agent': UA, ...(lc.authHeaders || {}) },
+		headers: { 'User-Agent': UA, ...(await authOf(lc)) },
 		timeout: 15000,
 	});
 }
@@ -137,7 +146,7 @@ async function processCodeOutput(lc, { id, name, session_id }) {
 		url: `${lc.baseURL}/download/${session_id}/${id}` +
 			downloadQuery({ kind: 'user', id: lc.userId }),
 		responseType: 'arraybuffer',
-		headers: { 'User-Agent': UA, ...(lc.authHeaders || {}) },
+		headers: { 'User-Agent': UA, ...(await authOf(lc)) },
 		timeout: 15000,
 	});
 	return {
@@ -174,7 +183,7 @@ async function getSessionInfo(lc, ref) {
 			url: `${lc.baseURL}/sessions/${ref.storage_session_id}/objects/${ref.file_id}` +
 				downloadQuery({ kind: ref.kind, id: ref.id,
 					...(ref.kind === 'skill' ? { version: ref.version } : {}) }),
-			headers: { 'User-Agent': UA, ...(lc.authHeaders || {}) },
+			headers: { 'User-Agent': UA, ...(await authOf(lc)) },
 			timeout: 5000,
 		});
 		return response.data?.lastModified ?? null;
@@ -237,7 +246,7 @@ async function readSandboxFile(lc, { file_path, session_id, files }) {
 		url: `${lc.baseURL}/exec`,
 		data: postData,
 		headers: { 'Content-Type': 'application/json', 'User-Agent': UA,
-			...(lc.authHeaders || {}) },
+			...(await authOf(lc)) },
 		timeout: 15000,
 	});
 	const result = response?.data ?? {};
@@ -280,7 +289,7 @@ async function writeSandboxFile(lc, { file_path, content, session_id, files }) {
 		url: `${lc.baseURL}/exec`,
 		data: postData,
 		headers: { 'Content-Type': 'application/json', 'User-Agent': UA,
-			...(lc.authHeaders || {}) },
+			...(await authOf(lc)) },
 		timeout: 15000,
 	});
 	const result = response?.data ?? {};

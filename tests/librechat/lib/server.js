@@ -5,7 +5,7 @@
  * storage directory, a random API key. stop() kills it and removes the
  * directory.
  */
-const { spawn } = require('node:child_process');
+const { spawn, execFile, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -44,10 +44,47 @@ function getHealth(port) {
 	});
 }
 
+const MINT = path.resolve(HERE, '../jwt/mint.mjs');
+const JWT_KID = 'lc-codeapi-2026-05';
+
+/*
+ * JWT mode: a fresh Ed25519 key pair (openssl) in dir; the server gets the
+ * public half and accepts API keys and LibreChat JWTs. mint(sub, extra)
+ * signs a token with tests/jwt/mint.mjs, which repeats LibreChat's
+ * codeapi.ts; extra adds its options ({ttl: 60, now: 1700000000, ...}).
+ */
+function jwtMode(dir) {
+	const privateKey = path.join(dir, 'ed.key');
+	const publicKey = path.join(dir, 'ed.pub');
+
+	fs.mkdirSync(dir, { mode: 0o700 });
+	execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', privateKey]);
+	execFileSync('openssl', ['pkey', '-in', privateKey, '-pubout', '-out', publicKey]);
+	const mint = (sub, extra = {}) => new Promise((resolve, reject) => {
+		const args = [MINT, 'token', '--key', privateKey, '--kid', JWT_KID, '--sub', sub];
+
+		for (const [k, v] of Object.entries(extra))
+			args.push(`--${k}`, String(v));
+		execFile(process.execPath, args, (err, stdout, stderr) => {
+			if (err)
+				reject(new Error(`mint.mjs failed: ${stderr || err.message}`));
+			else
+				resolve(stdout.trim());
+		});
+	});
+	return {
+		kid: JWT_KID, privateKey, publicKey, mint,
+		env: { CI_AUTH_ACCEPT: 'api_key,librechat_jwt', CI_JWT_PUBLIC_KEY_FILE: publicKey,
+			CI_JWT_KID: JWT_KID },
+	};
+}
+
 /**
  * opts.env: extra environment (e.g. {CI_MAX_FILE_SIZE_BYTES: '1024'});
- * opts.authMode: 'keys' (default) or 'none'; opts.config: ci.conf text (CI_CONFIG).
- * Resolves to { port, host, key, base, root, storage, log(), stop() }:
+ * opts.authMode: 'keys' (default) or 'none'; opts.config: ci.conf text (CI_CONFIG);
+ * opts.jwt: true to accept LibreChat JWTs as well (a generated key pair, see jwtMode).
+ * Resolves to { port, host, key, base, root, storage, log(), stop() }, plus
+ * jwt: { kid, privateKey, publicKey, mint(sub, extra) } with opts.jwt:
  * base is 'http://127.0.0.1:<port>/v1', root the same without /v1.
  */
 async function startServer(opts = {}) {
@@ -60,6 +97,16 @@ async function startServer(opts = {}) {
 	const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'ci-lc-store-'));
 	const key = crypto.randomBytes(16).toString('hex');
 	let config = {};
+	let jwt = null;
+	if (opts.jwt) {
+		try {
+			jwt = jwtMode(`${storage}.jwt`);
+		} catch (e) {
+			fs.rmSync(storage, { recursive: true, force: true });
+			fs.rmSync(`${storage}.jwt`, { recursive: true, force: true });
+			throw new Error(`JWT mode: cannot make a key pair with openssl: ${e.message}`);
+		}
+	}
 	/* A backend's own settings (e.g. backends.k8s -> a fake API server) come first. */
 	const base = process.env.CI_TEST_BASE_CONFIG ?
 		fs.readFileSync(process.env.CI_TEST_BASE_CONFIG, 'utf8') + '\n' : '';
@@ -84,6 +131,7 @@ async function startServer(opts = {}) {
 			.filter((k) => process.env[k]).map((k) => [k, process.env[k]])),
 		...(opts.authMode === 'none' ? { CI_AUTH_MODE: 'none' } : { CI_API_KEY: key }),
 		...config,
+		...(jwt ? jwt.env : {}),
 		...(opts.env || {}),
 	};
 	const child = spawn(bin, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -96,6 +144,8 @@ async function startServer(opts = {}) {
 		fs.rmSync(storage, { recursive: true, force: true });
 		if (config.CI_CONFIG)
 			fs.rmSync(config.CI_CONFIG, { force: true });
+		if (jwt)
+			fs.rmSync(path.dirname(jwt.privateKey), { recursive: true, force: true });
 	};
 	/* Never outlive the test process, even when it ends without stop(). */
 	const reap = () => {
@@ -136,6 +186,8 @@ async function startServer(opts = {}) {
 		base: `${root}/v1`,
 		storage,
 		backend,
+		...(jwt ? { jwt: { kid: jwt.kid, privateKey: jwt.privateKey,
+			publicKey: jwt.publicKey, mint: jwt.mint } } : {}),
 		log: () => output,
 		/* Stops the server; throws if it had died or exits uncleanly (sanitizers). */
 		async stop() {
