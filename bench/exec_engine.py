@@ -272,7 +272,8 @@ def start_raw(eng, owner, conc):
 
 
 def server_conf(engine, sock, pool):
-    return ("backends = { %s = { socket = \"%s\"; pool = { python = %d; }; }; };\n" %
+    return ("limits = { principal_concurrent_execs = 0; principal_execs_per_minute = 0; };\n"
+            "backends = { %s = { socket = \"%s\"; pool = { python = %d; }; }; };\n" %
             (engine, sock, pool))
 
 

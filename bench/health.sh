@@ -48,8 +48,9 @@ for r in $(seq "$rounds"); do
 	echo "$(rps "ci$r") $(p99 "ci$r")" >>"$work/ci.all"
 done
 f_rps=$(cut -d' ' -f1 "$work/floor.all" | median); c_rps=$(cut -d' ' -f1 "$work/ci.all" | median)
-f_p99=$(cut -d' ' -f2 "$work/floor.all" | sed 's/ms$//;s/us$/e-3/' | median)
-c_p99=$(cut -d' ' -f2 "$work/ci.all" | sed 's/ms$//;s/us$/e-3/' | median)
+to_ms() { awk '{ v = $1 + 0; if ($1 ~ /us$/) v /= 1000; else if ($1 ~ /[0-9]s$/ && $1 !~ /ms$/) v *= 1000; printf "%.3f\n", v }'; }
+f_p99=$(cut -d' ' -f2 "$work/floor.all" | to_ms | median)
+c_p99=$(cut -d' ' -f2 "$work/ci.all" | to_ms | median)
 printf '%-12s %12s %12s   (median of %d rounds of %ss)\n' "server" "req/s" "p99 ms" "$rounds" "$secs"
 printf '%-12s %12s %12s\n' "mhd floor" "$f_rps" "$f_p99"
 printf '%-12s %12s %12s\n' "ci-server" "$c_rps" "$c_p99"

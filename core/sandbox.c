@@ -286,8 +286,17 @@ static int create_sandbox(struct ci_sandboxes *t, const char *scope, const char 
 	t->all = sb;
 	t->count++;
 	pthread_mutex_unlock(&t->lock);
-	ci_log(CI_LL_INFO, "sandbox.created", "rid=%s sandbox=%s id=%s runtime=%s scope=%s", rid,
-	       sb->serial, sb->id, runtime, scope);
+	{
+		/* Shown as principal/user: the separator is a control character. */
+		char shown[256];
+		size_t i;
+
+		for (i = 0; scope[i] && i < sizeof(shown) - 1; i++)
+			shown[i] = scope[i] == CI_SCOPE_SEP ? '/' : scope[i];
+		shown[i] = 0;
+		ci_log(CI_LL_INFO, "sandbox.created", "rid=%s sandbox=%s id=%s runtime=%s scope=%s",
+		       rid, sb->serial, sb->id, runtime, shown);
+	}
 	*out = sb;
 	return CI_OK;
 }
