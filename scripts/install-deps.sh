@@ -17,7 +17,8 @@ pkgs=(build-essential cmake pkg-config curl ca-certificates
 if [ "$want_test" = 1 ]; then
 	# wrk: benchmarks; python3-kubernetes + kubectl: the fake Kubernetes API
 	# server is checked with the real clients; openssl: test keys and CAs.
-	pkgs+=(wrk python3 jq openssl python3-kubernetes python3-websocket)
+	# r-base-core: R's plot capture is tested for real.
+	pkgs+=(wrk python3 jq openssl python3-kubernetes python3-websocket r-base-core)
 	command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 fi
 missing=()

@@ -284,6 +284,23 @@ static void test_plot_capture(void **state)
 	json_decref(r);
 }
 
+static void test_r_graphics_become_png(void **state)
+{
+	json_t *r;
+
+	(void)state;
+	/* R's default device would write Rplots.pdf: the prelude makes PNGs, one per page. */
+	r = exec_json(KEY_A,
+		      json_pack("{s:s,s:s}", "lang", "r", "code",
+				"plot(1:10)\nhist(c(1, 2, 2, 3, 3, 3))\ncat('ok\\n')"),
+		      200);
+	assert_string_equal(fx_str(r, "stdout"), "ok\n");
+	assert_non_null(file_named(r, "plot_1.png"));
+	assert_non_null(file_named(r, "plot_2.png"));
+	assert_null(file_named(r, "Rplots.pdf"));
+	json_decref(r);
+}
+
 static void test_lost_sandbox_is_recreated(void **state)
 {
 	char cmd[160], sid[32];
@@ -474,6 +491,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_keeps_partial_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_caps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plot_capture, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_r_graphics_become_png, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_sandbox_is_recreated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_failure_is_json_5xx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_session, setup, teardown),
