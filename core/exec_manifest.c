@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ci/backend_util.h"
 #include "exec_priv.h"
 
 /* Last occurrence of needle in hay, or NULL. */
@@ -51,63 +52,16 @@ bool ci_exec_manifest_find(const char *tail, size_t len, const char *nonce, size
 	return true;
 }
 
-static int entry_type(char y)
-{
-	switch (y) {
-	case 'f':
-		return CI_ENTRY_FILE;
-	case 'd':
-		return CI_ENTRY_DIR;
-	case 'l':
-		return CI_ENTRY_SYMLINK;
-	default:
-		return CI_ENTRY_OTHER;
-	}
-}
-
-/* "1700000000.1234567890" -> ns */
-static int64_t parse_mtime(const char *s, char **end)
-{
-	int64_t secs = strtoll(s, end, 10), frac = 0;
-	int digits = 0;
-
-	if (**end == '.') {
-		for (s = *end + 1; *s >= '0' && *s <= '9'; s++)
-			if (digits < 9) {
-				frac = frac * 10 + (*s - '0');
-				digits++;
-			}
-		*end = (char *)s;
-	}
-	while (digits++ < 9)
-		frac *= 10;
-	return secs * 1000000000LL + frac;
-}
-
 int ci_exec_manifest_each(const char *body, size_t len, ci_entry_cb cb, void *ctx)
 {
 	const char *p = body, *stop = body + len;
 
 	while (p < stop) {
 		const char *rec_end = memchr(p, '\0', (size_t)(stop - p));
-		char *q;
-		ci_entry e = {0};
+		ci_entry e;
 
-		if (!rec_end || rec_end - p < 9 || p[1] != ' ')
+		if (!rec_end || ci_find_record_parse(p, (size_t)(rec_end - p), &e))
 			return -1;
-		e.type = entry_type(p[0]);
-		e.size = strtoll(p + 2, &q, 10);
-		if (*q != ' ')
-			return -1;
-		e.mtime_ns = parse_mtime(q + 1, &q);
-		if (*q != ' ')
-			return -1;
-		e.mode = (uint32_t)strtoul(q + 1, &q, 8);
-		if (*q != ' ' || q + 1 >= rec_end)
-			return -1;
-		e.path = q + 1;
-		if (e.type != CI_ENTRY_FILE)
-			e.size = 0;
 		if (cb(ctx, &e))
 			break;
 		p = rec_end + 1;

@@ -190,56 +190,13 @@ out:
 	return rc;
 }
 
-/* One "%y %s %T@ %m %P" record. */
+/* One "%y %s %T@ %m %P" record (ci_find_record_parse). */
 int k8s_listp_record(struct k8s_listp *p, const char *rec, size_t len)
 {
-	const char *s = rec, *lim = rec + len;
-	ci_entry e = {0};
-	long long sec, size;
-	unsigned long mode;
-	int64_t frac = 0;
-	int digits = 0;
-	char type, *end;
+	ci_entry e;
 
-	if (len < 9 || rec[1] != ' ' || memchr(rec, '\0', len))
+	if (ci_find_record_parse(rec, len, &e))
 		return -1;
-	type = rec[0];
-	s += 2;
-	size = strtoll(s, &end, 10);
-	if (end == s || *end != ' ' || size < 0)
-		return -1;
-	s = end + 1;
-	sec = strtoll(s, &end, 10);
-	if (end == s)
-		return -1;
-	s = end;
-	if (*s == '.') {
-		for (s++; s < lim && *s >= '0' && *s <= '9'; s++) {
-			if (digits < 9) {
-				frac = frac * 10 + (*s - '0');
-				digits++;
-			}
-		}
-		while (digits++ < 9)
-			frac *= 10;
-	}
-	if (s >= lim || *s != ' ')
-		return -1;
-	s++;
-	mode = strtoul(s, &end, 8);
-	if (end == s || *end != ' ')
-		return -1;
-	s = end + 1;
-	if (s >= lim)
-		return -1;
-	e.path = s;
-	e.type = type == 'f'   ? CI_ENTRY_FILE
-		 : type == 'd' ? CI_ENTRY_DIR
-		 : type == 'l' ? CI_ENTRY_SYMLINK
-			       : CI_ENTRY_OTHER;
-	e.size = e.type == CI_ENTRY_FILE ? size : 0;
-	e.mtime_ns = (int64_t)sec * 1000000000 + frac;
-	e.mode = (uint32_t)(mode & 07777);
 	p->count++;
 	if (p->cb(p->ctx, &e) != 0)
 		p->stopped = true;
