@@ -9,8 +9,8 @@
 #include "exec.h"
 #include "host.h"
 #include "http.h"
-#include "store.h"
 #include "rate_limit.h"
+#include "store.h"
 
 #define MAX_ARGS 256
 
@@ -44,7 +44,8 @@ static int parse_files(json_t *arr, struct parsed *p, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	json_array_foreach(arr, i, f) {
+	json_array_foreach(arr, i, f)
+	{
 		struct ci_exec_input *in = &p->files[i];
 
 		if (!json_is_object(f)) {
@@ -91,7 +92,8 @@ static int parse_args(json_t *v, struct parsed *p, char *err, size_t errlen)
 	p->args = calloc(json_array_size(v) + 1, sizeof(*p->args));
 	if (!p->args)
 		return -1;
-	json_array_foreach(v, i, a) {
+	json_array_foreach(v, i, a)
+	{
 		if (!json_is_string(a)) {
 			snprintf(err, errlen, "args[%zu] must be a string", i);
 			return -1;
@@ -174,7 +176,9 @@ json_t *ci_api_exec_json(const struct ci_exec_resp *r);
 json_t *ci_api_exec_json(const struct ci_exec_resp *r)
 {
 	json_t *files = json_array(), *o;
-	const char *status = r->timed_out ? "timeout" : (r->exit_code || r->signal) ? "error" : "ok";
+	const char *status = r->timed_out		   ? "timeout"
+			     : (r->exit_code || r->signal) ? "error"
+							   : "ok";
 
 	for (int i = 0; i < r->n_files; i++)
 		json_array_append_new(files, file_ref(r->session_id, &r->files[i]));
@@ -184,7 +188,8 @@ json_t *ci_api_exec_json(const struct ci_exec_resp *r)
 		      (json_int_t)r->wall_ms);
 	if (!o)
 		return NULL;
-	json_object_set_new(o, "signal", r->signal ? json_string(strsignal(r->signal)) : json_null());
+	json_object_set_new(o, "signal",
+			    r->signal ? json_string(strsignal(r->signal)) : json_null());
 	if (r->n_deleted) {
 		json_t *d = json_array();
 
@@ -197,8 +202,8 @@ json_t *ci_api_exec_json(const struct ci_exec_resp *r)
 				    json_pack("{s:s,s:s,s:i,s:i,s:i}", "code",
 					      "artifact_delivery_failed", "status",
 					      r->n_files ? "partial" : "failed", "attempted",
-					      r->n_files + r->delivery_failed, "delivered", r->n_files,
-					      "failed", r->delivery_failed));
+					      r->n_files + r->delivery_failed, "delivered",
+					      r->n_files, "failed", r->delivery_failed));
 	return o;
 }
 

@@ -95,9 +95,9 @@ void ci_api_list_files(struct ci_req *req, void *app_ptr)
 	}
 	l.arr = json_array();
 	l.detail = detail;
-	rc = ci_store_list(app->store, sid, ci_api_owner(req, ci_api_read_user(req), owner,
-							sizeof(owner)),
-			   list_cb, &l);
+	rc = ci_store_list(app->store, sid,
+			   ci_api_owner(req, ci_api_read_user(req), owner, sizeof(owner)), list_cb,
+			   &l);
 	if (rc && rc != CI_E_NOTFOUND) {
 		json_decref(l.arr);
 		ci_req_reply_error(req, 500, "cannot list the session");

@@ -20,7 +20,8 @@ void ci_api_health(struct ci_req *req, void *app_ptr)
 		ci_req_reply_json(req, 503,
 				  json_pack("{s:s,s:s,s:s,s:s,s:I}", "status", "degraded",
 					    "backend", app->plugin->name, "backend_status", "down",
-					    "error", reason, "down_s", (json_int_t)(down_ms / 1000)));
+					    "error", reason, "down_s",
+					    (json_int_t)(down_ms / 1000)));
 		return;
 	}
 	/* Built by hand: this is the route load balancers hammer. */

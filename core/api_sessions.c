@@ -18,13 +18,13 @@ static void session_cb(void *ctx, const struct ci_sandbox_view *v)
 
 	for (int i = 0; i < v->n_sessions; i++)
 		json_array_append_new(sids, json_string(v->sessions[i]));
-	json_array_append_new(ctx, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:i,s:o}", "id",
-					     v->serial, "sandbox_id", v->backend_id, "runtime",
-					     v->runtime, "state", v->state, "created",
-					     (json_int_t)v->created_unix, "last_used",
-					     (json_int_t)v->last_used_unix, "expires",
-					     (json_int_t)v->expires_unix, "execs", (int)v->execs,
-					     "storage_sessions", sids));
+	json_array_append_new(ctx,
+			      json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:i,s:o}", "id", v->serial,
+					"sandbox_id", v->backend_id, "runtime", v->runtime, "state",
+					v->state, "created", (json_int_t)v->created_unix,
+					"last_used", (json_int_t)v->last_used_unix, "expires",
+					(json_int_t)v->expires_unix, "execs", (int)v->execs,
+					"storage_sessions", sids));
 }
 
 void ci_api_sessions(struct ci_req *req, void *app_ptr)

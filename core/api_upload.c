@@ -23,7 +23,7 @@ struct up_file {
 	char name[CI_NAME_SIZE];
 	struct ci_store_writer *w; /* NULL once failed */
 	uint64_t written;
-	int status;                /* HTTP-style: 0 ok, 400/413/500 failed */
+	int status; /* HTTP-style: 0 ok, 400/413/500 failed */
 	char error[CI_ERR_MAX + 32];
 };
 
@@ -31,12 +31,12 @@ struct upload {
 	struct ci_app *app;
 	struct ci_multipart *mp;
 	char sid[CI_NANOID_SIZE];
-	char scope[CI_STORE_OWNER_MAX + 1];      /* the files' owner, set by the first file */
+	char scope[CI_STORE_OWNER_MAX + 1]; /* the files' owner, set by the first file */
 	char principal[CI_STORE_OWNER_MAX + 1];
-	char user[CI_RESOURCE_ID_MAX + 1];       /* User-Id header, when valid */
+	char user[CI_RESOURCE_ID_MAX + 1]; /* User-Id header, when valid */
 	char kind[FIELD_MAX], id[FIELD_MAX], version[FIELD_MAX], entity_id[FIELD_MAX];
 	char read_only[16];
-	char *cur_field;   /* plain field being collected, or NULL */
+	char *cur_field; /* plain field being collected, or NULL */
 	size_t cur_field_cap;
 	struct up_file *files;
 	int n_files, cap_files;
@@ -131,7 +131,7 @@ static struct up_file *file_start(struct upload *u, const char *filename)
 	}
 	put.name = filename;
 	put.kind = u->kind[0] ? u->kind : "user";
-	put.resource_id = ci_resource_id_is_valid(u->id)          ? u->id
+	put.resource_id = ci_resource_id_is_valid(u->id)	  ? u->id
 			  : ci_resource_id_is_valid(u->entity_id) ? u->entity_id
 								  : NULL;
 	put.flags = !strcasecmp(u->read_only, "true") ? CI_STORE_F_READ_ONLY : 0;
@@ -225,7 +225,8 @@ static int up_begin(struct ci_req *req, void *app_ptr)
 
 		if (used >= quota) {
 			free(u);
-			ci_req_reply_error(req, 413, "Storage quota exceeded: %llu of %llu bytes used",
+			ci_req_reply_error(req, 413,
+					   "Storage quota exceeded: %llu of %llu bytes used",
 					   (unsigned long long)used, (unsigned long long)quota);
 			return 1;
 		}
@@ -314,18 +315,17 @@ static void commit_all(struct upload *u, json_t *files, bool batch, int *ok, int
 		if (f->status) {
 			(*failed)++;
 			if (batch)
-				json_array_append_new(files,
-						      json_pack("{s:s,s:s,s:s}", "status", "error",
-								"filename", f->name, "error",
-								f->error));
+				json_array_append_new(files, json_pack("{s:s,s:s,s:s}", "status",
+								       "error", "filename", f->name,
+								       "error", f->error));
 			continue;
 		}
 		(*ok)++;
-		json_array_append_new(files, batch ? json_pack("{s:s,s:s,s:s}", "status", "success",
-							       "fileId", info.fid, "filename",
-							       info.name)
-						   : json_pack("{s:s,s:s}", "fileId", info.fid,
-							       "filename", info.name));
+		json_array_append_new(
+			files,
+			batch ? json_pack("{s:s,s:s,s:s}", "status", "success", "fileId", info.fid,
+					  "filename", info.name)
+			      : json_pack("{s:s,s:s}", "fileId", info.fid, "filename", info.name));
 	}
 }
 
@@ -370,7 +370,9 @@ static void reply_upload(struct ci_req *req, bool batch)
 	if (batch)
 		ci_req_reply_json(req, ok ? 200 : 400,
 				  json_pack("{s:s,s:s,s:s,s:o,s:i,s:i}", "message",
-					    !failed ? "success" : ok ? "partial_success" : "error",
+					    !failed ? "success"
+					    : ok    ? "partial_success"
+						    : "error",
 					    "storage_session_id", u->sid, "session_id", u->sid,
 					    "files", files, "succeeded", ok, "failed", failed));
 	else

@@ -72,8 +72,9 @@ static void probe_languages(struct ci_app *app)
 
 		if (!l->probe || on_sandbox_path(l->probe))
 			continue;
-		snprintf(why, sizeof(why), "%s is not installed (run scripts/install-languages.sh %s)",
-			 l->probe, l->name);
+		snprintf(why, sizeof(why),
+			 "%s is not installed (run scripts/install-languages.sh %s)", l->probe,
+			 l->name);
 		app->lang_missing[i] = strdup(why);
 		if (strlen(missing) + strlen(l->name) + 2 < sizeof(missing)) {
 			strcat(missing, missing[0] ? "," : "");
@@ -81,8 +82,10 @@ static void probe_languages(struct ci_app *app)
 		}
 	}
 	if (missing[0])
-		ci_log(CI_LL_WARN, "languages.missing", "langs=%s msg=\"answered with 400 until "
-						       "installed\"", missing);
+		ci_log(CI_LL_WARN, "languages.missing",
+		       "langs=%s msg=\"answered with 400 until "
+		       "installed\"",
+		       missing);
 }
 
 static void *janitor_main(void *arg)
@@ -96,8 +99,8 @@ static void *janitor_main(void *arg)
 		pthread_mutex_unlock(&app->janitor_lock);
 		n = 0;
 		ci_store_expire(app->store,
-				ci_store_now_ns() - (int64_t)app->conf->file_ttl_hours * 3600LL *
-							    1000000000LL,
+				ci_store_now_ns() -
+					(int64_t)app->conf->file_ttl_hours * 3600LL * 1000000000LL,
 				&n);
 		if (n)
 			ci_log(CI_LL_INFO, "store.expired", "files=%u", n);
@@ -144,8 +147,8 @@ int ci_app_start(struct ci_app *app, struct ci_conf *conf, char *err, size_t err
 	app->auth = ci_auth_new(conf, err, errlen);
 	if (!app->auth)
 		goto out;
-	app->limits = ci_limits_new(conf->principal_concurrent_execs,
-				    conf->principal_execs_per_minute);
+	app->limits =
+		ci_limits_new(conf->principal_concurrent_execs, conf->principal_execs_per_minute);
 	if (!app->limits) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -176,10 +179,10 @@ int ci_app_start(struct ci_app *app, struct ci_conf *conf, char *err, size_t err
 		goto out;
 	ci_log(CI_LL_INFO, "server.listening", "host=%s port=%d backend=%s version=%s auth=%s",
 	       conf->host, ci_http_port(app->http), app->plugin->name, app->plugin->version,
-	       conf->auth_mode == CI_AUTH_NONE		    ? "none"
+	       conf->auth_mode == CI_AUTH_NONE		? "none"
 	       : conf->auth_accept == CI_ACCEPT_API_KEY ? "api_key"
-	       : conf->auth_accept == CI_ACCEPT_JWT	    ? "librechat_jwt"
-						    : "api_key,librechat_jwt");
+	       : conf->auth_accept == CI_ACCEPT_JWT	? "librechat_jwt"
+							: "api_key,librechat_jwt");
 	return 0;
 out:
 	ci_app_stop(app, 0);

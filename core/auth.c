@@ -169,7 +169,8 @@ static const char *match_authorization(const struct ci_auth *a, const char *h, c
 		h += 7;
 		while (*h == ' ')
 			h++;
-		name = (conf->auth_accept & CI_ACCEPT_API_KEY) ? match_key(conf, h, strlen(h)) : NULL;
+		name = (conf->auth_accept & CI_ACCEPT_API_KEY) ? match_key(conf, h, strlen(h))
+							       : NULL;
 		/* Not a key: anything dotted is taken for a token, so its flaw is named. */
 		if (name || !a->jwt || !strchr(h, '.'))
 			return name;
@@ -215,7 +216,7 @@ int ci_auth_check(const struct ci_auth *a, const char *x_api_key, const char *au
 		return 0;
 	}
 	if (!why[0])
-		snprintf(why, whylen, (x_api_key || authorization) ? "invalid API key"
-								   : "missing credentials");
+		snprintf(why, whylen,
+			 (x_api_key || authorization) ? "invalid API key" : "missing credentials");
 	return -1;
 }

@@ -12,8 +12,8 @@
 #include "log.h"
 
 /* Known keys per group; anything else is warned about (typos are silent otherwise). */
-static const char *const top_keys[] = {"listen",  "auth",      "backend",   "plugin_dir",
-				       "storage", "sessions",  "limits",    "log_level",
+static const char *const top_keys[] = {"listen",    "auth",	"backend", "plugin_dir",
+				       "storage",   "sessions", "limits",  "log_level",
 				       "languages", "backends", NULL};
 static const char *const listen_keys[] = {"host",
 					  "port",
@@ -25,17 +25,17 @@ static const char *const listen_keys[] = {"host",
 					  "queue_depth",
 					  NULL};
 static const char *const auth_keys[] = {"mode", "accept", "keys", "jwt", NULL};
-static const char *const jwt_keys[] = {"keys",        "jwks_file",      "issuer", "audience",
+static const char *const jwt_keys[] = {"keys",	       "jwks_file",	 "issuer", "audience",
 				       "clock_skew_s", "max_lifetime_s", NULL};
 static const char *const jwt_key_keys[] = {"kid", "file", "algs", NULL};
 
 /* LibreChat's default CODEAPI_JWT_KID: a key configured without kid gets it. */
 #define DEFAULT_JWT_KID "lc-codeapi-2026-05"
-static const char *const storage_keys[] = {"path", "max_file_size", "max_files_per_session",
-					   "max_files_per_run", "file_ttl_hours", NULL};
-static const char *const session_keys[] = {"ttl_minutes",      "idle_minutes",
-					   "reaper_interval_s", "sweep_on_startup",
-					   "sandbox_label",    NULL};
+static const char *const storage_keys[] = {
+	"path", "max_file_size", "max_files_per_session", "max_files_per_run", "file_ttl_hours",
+	NULL};
+static const char *const session_keys[] = {"ttl_minutes",      "idle_minutes",	"reaper_interval_s",
+					   "sweep_on_startup", "sandbox_label", NULL};
 static const char *const limit_keys[] = {"max_memory_mb",
 					 "max_run_timeout_s",
 					 "default_run_timeout_s",
@@ -46,8 +46,8 @@ static const char *const limit_keys[] = {"max_memory_mb",
 					 "principal_execs_per_minute",
 					 "principal_stored_bytes",
 					 NULL};
-static const char *const lang_keys[] = {"name",    "aliases", "runtime", "image", "source_file",
-					"compile", "run",     "probe",   NULL};
+static const char *const lang_keys[] = {"name",	   "aliases", "runtime", "image", "source_file",
+					"compile", "run",     "probe",	 NULL};
 
 static char *xstrdup(const char *s)
 {
@@ -220,8 +220,8 @@ static int get_int(const config_setting_t *grp, const char *key, int64_t min, in
 	return 0;
 }
 
-static int get_intf(const config_setting_t *grp, const char *key, int64_t min, int *out,
-		    char *err, size_t errlen)
+static int get_intf(const config_setting_t *grp, const char *key, int64_t min, int *out, char *err,
+		    size_t errlen)
 {
 	int64_t v = *out;
 
@@ -288,8 +288,9 @@ static int parse_algs(const config_setting_t *arr, unsigned *out, char *err, siz
 		char msg[160];
 
 		if (!a) {
-			snprintf(msg, sizeof(msg), "unsupported JWT alg '%s' (EdDSA, RS256, RS384, "
-						   "RS512, ES256; none and HS* are never accepted)",
+			snprintf(msg, sizeof(msg),
+				 "unsupported JWT alg '%s' (EdDSA, RS256, RS384, "
+				 "RS512, ES256; none and HS* are never accepted)",
 				 name ? name : "?");
 			return fail_at(arr, err, errlen, msg);
 		}
@@ -329,7 +330,8 @@ static int load_jwt(struct ci_conf *conf, const config_setting_t *grp, char *err
 	if (conf->jwt_clock_skew_s > CI_JWT_SKEW_MAX)
 		return fail_at(grp, err, errlen, "auth.jwt.clock_skew_s is too large (max 3600)");
 	if (conf->jwt_max_lifetime_s > CI_JWT_LIFETIME_MAX)
-		return fail_at(grp, err, errlen, "auth.jwt.max_lifetime_s is too large (max 30 days)");
+		return fail_at(grp, err, errlen,
+			       "auth.jwt.max_lifetime_s is too large (max 30 days)");
 	keys = config_setting_get_member(grp, "keys");
 	if (!keys)
 		return 0;
@@ -341,8 +343,9 @@ static int load_jwt(struct ci_conf *conf, const config_setting_t *grp, char *err
 		unsigned algs;
 
 		if (!config_setting_is_group(k) || !config_setting_lookup_string(k, "file", &file))
-			return fail_at(k, err, errlen, "each auth.jwt key needs a file (PEM public "
-						       "key)");
+			return fail_at(k, err, errlen,
+				       "each auth.jwt key needs a file (PEM public "
+				       "key)");
 		warn_unknown(k, jwt_key_keys);
 		config_setting_lookup_string(k, "kid", &kid);
 		if (parse_algs(config_setting_get_member(k, "algs"), &algs, err, errlen))
@@ -364,25 +367,27 @@ static int parse_accept_word(const char *w, size_t n, unsigned *out)
 	return 0;
 }
 
-static int load_accept(struct ci_conf *conf, const config_setting_t *arr, char *err,
-		       size_t errlen)
+static int load_accept(struct ci_conf *conf, const config_setting_t *arr, char *err, size_t errlen)
 {
 	if (!arr)
 		return 0;
 	if (!config_setting_is_array(arr) && !config_setting_is_list(arr))
-		return fail_at(arr, err, errlen, "auth.accept must be an array: [\"api_key\", "
-						 "\"librechat_jwt\"]");
+		return fail_at(arr, err, errlen,
+			       "auth.accept must be an array: [\"api_key\", "
+			       "\"librechat_jwt\"]");
 	conf->auth_accept = 0;
 	for (int i = 0; i < config_setting_length(arr); i++) {
 		const char *w = config_setting_get_string_elem(arr, i);
 
 		if (!w || parse_accept_word(w, strlen(w), &conf->auth_accept))
-			return fail_at(arr, err, errlen, "auth.accept takes \"api_key\" and "
-							 "\"librechat_jwt\"");
+			return fail_at(arr, err, errlen,
+				       "auth.accept takes \"api_key\" and "
+				       "\"librechat_jwt\"");
 	}
 	if (!conf->auth_accept)
-		return fail_at(arr, err, errlen, "auth.accept is empty: use auth.mode = \"none\" "
-						 "to accept everyone");
+		return fail_at(arr, err, errlen,
+			       "auth.accept is empty: use auth.mode = \"none\" "
+			       "to accept everyone");
 	return 0;
 }
 
@@ -420,14 +425,17 @@ static int load_auth(struct ci_conf *conf, const config_setting_t *grp, char *er
 		const config_setting_t *k = config_setting_get_elem(keys, (unsigned)i);
 		const char *name = NULL, *key = NULL;
 
-		if (!config_setting_is_group(k) || !config_setting_lookup_string(k, "name", &name) ||
+		if (!config_setting_is_group(k) ||
+		    !config_setting_lookup_string(k, "name", &name) ||
 		    !config_setting_lookup_string(k, "key", &key))
 			return fail_at(k, err, errlen, "each auth key needs name and key strings");
 		if (strlen(key) < 16)
-			return fail_at(k, err, errlen, "auth key too short (16 characters minimum)");
+			return fail_at(k, err, errlen,
+				       "auth key too short (16 characters minimum)");
 		if (strpbrk(name, ":/") || !*name)
-			return fail_at(k, err, errlen, "auth key names must be non-empty, without ':' "
-						       "(jwt: principals) or '/' (principal/user)");
+			return fail_at(k, err, errlen,
+				       "auth key names must be non-empty, without ':' "
+				       "(jwt: principals) or '/' (principal/user)");
 		if (add_key(conf, name, key))
 			return fail_at(k, err, errlen, "too many auth keys");
 	}
@@ -462,7 +470,8 @@ static int load_lang(struct ci_conf *conf, const config_setting_t *s, char *err,
 	    get_str(s, "image", &tmp.image, err, errlen) ||
 	    get_str(s, "source_file", &tmp.source_file, err, errlen) ||
 	    get_str(s, "compile", &tmp.compile, err, errlen) ||
-	    get_str(s, "run", &tmp.run, err, errlen) || get_str(s, "probe", &tmp.probe, err, errlen)) {
+	    get_str(s, "run", &tmp.run, err, errlen) ||
+	    get_str(s, "probe", &tmp.probe, err, errlen)) {
 		*slot = tmp;
 		return -1;
 	}
@@ -652,8 +661,10 @@ static int apply_env(struct ci_conf *conf, char *err, size_t errlen)
 		else if (!strcasecmp(s, "false") || !strcmp(s, "0"))
 			conf->sweep_on_startup = false;
 		else {
-			snprintf(err, errlen, "environment CI_SANDBOX_SWEEP_ON_STARTUP=%s: expected "
-					      "true or false", s);
+			snprintf(err, errlen,
+				 "environment CI_SANDBOX_SWEEP_ON_STARTUP=%s: expected "
+				 "true or false",
+				 s);
 			return -1;
 		}
 	}
@@ -664,7 +675,8 @@ static int apply_env(struct ci_conf *conf, char *err, size_t errlen)
 		else if (!strcmp(s, "keys"))
 			conf->auth_mode = CI_AUTH_KEYS;
 		else {
-			snprintf(err, errlen, "environment CI_AUTH_MODE=%s: expected keys or none", s);
+			snprintf(err, errlen, "environment CI_AUTH_MODE=%s: expected keys or none",
+				 s);
 			return -1;
 		}
 	}
@@ -676,8 +688,10 @@ static int apply_env(struct ci_conf *conf, char *err, size_t errlen)
 			size_t n = strcspn(p, ",");
 
 			if (parse_accept_word(p, n, &acc)) {
-				snprintf(err, errlen, "environment CI_AUTH_ACCEPT=%s: expected "
-						      "api_key and/or librechat_jwt, comma-separated", s);
+				snprintf(err, errlen,
+					 "environment CI_AUTH_ACCEPT=%s: expected "
+					 "api_key and/or librechat_jwt, comma-separated",
+					 s);
 				return -1;
 			}
 			p += n + (p[n] == ',');
@@ -695,8 +709,9 @@ static int apply_env(struct ci_conf *conf, char *err, size_t errlen)
 	s = getenv("CI_API_KEY");
 	if (s && *s) {
 		if (strlen(s) < 16) {
-			snprintf(err, errlen, "environment CI_API_KEY: too short (16 characters "
-					      "minimum)");
+			snprintf(err, errlen,
+				 "environment CI_API_KEY: too short (16 characters "
+				 "minimum)");
 			return -1;
 		}
 		if (add_key(conf, "default", s)) {
@@ -719,9 +734,11 @@ static int validate(struct ci_conf *conf, char *err, size_t errlen)
 		conf->auth_accept = CI_ACCEPT_API_KEY |
 				    (conf->n_jwt_keys || conf->jwt_jwks_file ? CI_ACCEPT_JWT : 0);
 	if ((conf->auth_accept & CI_ACCEPT_JWT) && !conf->n_jwt_keys && !conf->jwt_jwks_file) {
-		snprintf(err, errlen, "%s: auth.accept includes librechat_jwt but no key verifies "
-				      "tokens: set auth.jwt.keys or auth.jwt.jwks_file "
-				      "(or CI_JWT_PUBLIC_KEY_FILE)", where);
+		snprintf(err, errlen,
+			 "%s: auth.accept includes librechat_jwt but no key verifies "
+			 "tokens: set auth.jwt.keys or auth.jwt.jwks_file "
+			 "(or CI_JWT_PUBLIC_KEY_FILE)",
+			 where);
 		return -1;
 	}
 	/* A lower maximum (e.g. CI_MAX_RUN_TIMEOUT_SECONDS=10) lowers the default too. */
@@ -845,8 +862,7 @@ int ci_conf_backend_int(const struct ci_conf *conf, const char *backend, const c
 	return 0;
 }
 
-int ci_conf_backend_bool(const struct ci_conf *conf, const char *backend, const char *key,
-			 int *out)
+int ci_conf_backend_bool(const struct ci_conf *conf, const char *backend, const char *key, int *out)
 {
 	const config_setting_t *s = backend_setting(conf, backend, key);
 
@@ -862,8 +878,9 @@ int ci_conf_check_runnable(const struct ci_conf *conf, char *err, size_t errlen)
 {
 	if (conf->auth_mode == CI_AUTH_KEYS && conf->n_keys == 0 &&
 	    !(conf->auth_accept & CI_ACCEPT_JWT)) {
-		snprintf(err, errlen, "no API key configured: set auth.keys in %s, or CI_API_KEY, "
-				      "or auth.mode = \"none\" explicitly",
+		snprintf(err, errlen,
+			 "no API key configured: set auth.keys in %s, or CI_API_KEY, "
+			 "or auth.mode = \"none\" explicitly",
 			 conf->path ? conf->path : "the config file");
 		return -1;
 	}

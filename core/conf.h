@@ -21,26 +21,26 @@ enum ci_auth_mode { CI_AUTH_KEYS = 0, CI_AUTH_NONE };
 
 /* Credential forms accepted together (auth.accept). */
 #define CI_ACCEPT_API_KEY (1u << 0)
-#define CI_ACCEPT_JWT     (1u << 1) /* LibreChat-minted JWTs (librechat-api.md §3) */
+#define CI_ACCEPT_JWT	  (1u << 1) /* LibreChat-minted JWTs (librechat-api.md §3) */
 
 #define CI_MAX_JWT_KEYS 16
 
 struct ci_jwt_key_conf {
-	char *kid;    /* the token header's kid this key verifies */
-	char *file;   /* PEM public key */
+	char *kid;     /* the token header's kid this key verifies */
+	char *file;    /* PEM public key */
 	unsigned algs; /* CI_JWT_* bits allowed, 0 = every alg of the key's type */
 };
 
 /* One entry of the language table (languages = ({ ... }) in ci.conf). */
 struct ci_lang {
-	char *name;        /* canonical LibreChat name: "py" */
-	char **aliases;    /* NULL-terminated: "python", ... */
-	char *runtime;     /* runtime profile handed to create(): "python" */
-	char *image;       /* image for container backends, may be NULL */
+	char *name;	   /* canonical LibreChat name: "py" */
+	char **aliases;	   /* NULL-terminated: "python", ... */
+	char *runtime;	   /* runtime profile handed to create(): "python" */
+	char *image;	   /* image for container backends, may be NULL */
 	char *source_file; /* file the code is written to: "main.py" */
-	char *compile;     /* shell command run first, NULL if none */
-	char *run;         /* shell command that runs the program */
-	char *probe;       /* program whose presence means "installed" (bwrap) */
+	char *compile;	   /* shell command run first, NULL if none */
+	char *run;	   /* shell command that runs the program */
+	char *probe;	   /* program whose presence means "installed" (bwrap) */
 };
 
 struct ci_conf {
@@ -68,7 +68,7 @@ struct ci_conf {
 	int jwt_clock_skew_s, jwt_max_lifetime_s;
 
 	/* backend */
-	char *backend;    /* name of the plugin to load */
+	char *backend;	  /* name of the plugin to load */
 	char *plugin_dir; /* NULL: next to the binary, else the install dir */
 
 	/* storage */

@@ -159,8 +159,8 @@ static int put_program(struct ci_exec_ctx *x)
 	int rc;
 
 	if (!x->sb->prelude_ready) {
-		rc = ci_exec_put_bytes(x, CI_EXEC_META_DIR "/py/sitecustomize.py", ci_prelude_python,
-				       ci_prelude_python_len, 0644);
+		rc = ci_exec_put_bytes(x, CI_EXEC_META_DIR "/py/sitecustomize.py",
+				       ci_prelude_python, ci_prelude_python_len, 0644);
 		if (!rc)
 			rc = ci_exec_put_bytes(x, CI_EXEC_META_DIR "/Rprofile", ci_prelude_r,
 					       ci_prelude_r_len, 0644);
@@ -189,7 +189,8 @@ static int sync_inputs(struct ci_exec_ctx *x)
 		rc = ci_store_file_open(x->app->store, in->info.sid, in->info.fid, x->req->scope,
 					&fd, NULL);
 		if (rc) {
-			snprintf(x->err, sizeof(x->err), "input file %s expired meanwhile", in->name);
+			snprintf(x->err, sizeof(x->err), "input file %s expired meanwhile",
+				 in->name);
 			return CI_E_NOTFOUND;
 		}
 		src.fd = fd;
@@ -216,22 +217,22 @@ static int sync_inputs(struct ci_exec_ctx *x)
  * preludes in the environment, written by the same shell that then runs the
  * program: one exec per run instead of an upload (and its checks) per file.
  */
-#define INLINE_SETUP                                                                           \
-	"d=" CI_EXEC_META_DIR "; mkdir -p \"$d/py\" && "                                         \
-	"{ [ -f \"$d/py/sitecustomize.py\" ] || printf %s \"$CI_PRELUDE_PY\" "                    \
-	">\"$d/py/sitecustomize.py\"; } && "                                                      \
-	"{ [ -f \"$d/Rprofile\" ] || printf %s \"$CI_PRELUDE_R\" >\"$d/Rprofile\"; } && "         \
-	"IFS= read -r ci_n && cat >\"$CI_SOURCE\" || exit 125; "                                  \
+#define INLINE_SETUP                                                                      \
+	"d=" CI_EXEC_META_DIR "; mkdir -p \"$d/py\" && "                                  \
+	"{ [ -f \"$d/py/sitecustomize.py\" ] || printf %s \"$CI_PRELUDE_PY\" "            \
+	">\"$d/py/sitecustomize.py\"; } && "                                              \
+	"{ [ -f \"$d/Rprofile\" ] || printf %s \"$CI_PRELUDE_R\" >\"$d/Rprofile\"; } && " \
+	"IFS= read -r ci_n && cat >\"$CI_SOURCE\" || exit 125; "                          \
 	"unset CI_PRELUDE_PY CI_PRELUDE_R d; "
 /*
  * ... and after the program, the manifest of /mnt/data on stderr between
  * markers made of a per-run nonce (read from stdin: never in the program's
  * environment), so no listing round trip is needed (exec_manifest.c).
  */
-#define INLINE_MANIFEST                                                                        \
-	"ci_rc=$?; printf '\\n%s\\n' \"$ci_n\" >&2; "                                               \
-	"{ find /mnt/data -mindepth 1 -path " CI_EXEC_META_DIR " -prune -o "                   \
-	"-printf '%y %s %T@ %m %P\\0' 2>/dev/null; } >&2; "                                       \
+#define INLINE_MANIFEST                                                      \
+	"ci_rc=$?; printf '\\n%s\\n' \"$ci_n\" >&2; "                        \
+	"{ find /mnt/data -mindepth 1 -path " CI_EXEC_META_DIR " -prune -o " \
+	"-printf '%y %s %T@ %m %P\\0' 2>/dev/null; } >&2; "                  \
 	"printf '%s-end %d\\n' \"$ci_n\" $? >&2; exit $ci_rc"
 #define INLINE_MAX_BYTES (512 * 1024)
 
@@ -244,8 +245,8 @@ static bool program_inline(const struct ci_exec_ctx *x)
 static char *build_script(const struct ci_lang *lang, bool inline_setup)
 {
 	const char *setup = inline_setup ? INLINE_SETUP : "";
-	size_t n = strlen(setup) + strlen(lang->run) +
-		   (lang->compile ? strlen(lang->compile) : 0) + 32;
+	size_t n = strlen(setup) + strlen(lang->run) + (lang->compile ? strlen(lang->compile) : 0) +
+		   32;
 	char *s = malloc(n);
 
 	if (!s)
@@ -473,9 +474,8 @@ static const char *take_manifest(struct ci_exec_ctx *x, struct captures *cap, si
 	size_t start, block;
 	bool complete;
 
-	if (!cap->tail_len ||
-	    !ci_exec_manifest_find(cap->tail, cap->tail_len, x->nonce, &start, &body, len,
-				   &complete))
+	if (!cap->tail_len || !ci_exec_manifest_find(cap->tail, cap->tail_len, x->nonce, &start,
+						     &body, len, &complete))
 		return NULL;
 	block = cap->tail_len - start;
 	if (cap->err.dropped >= block) {

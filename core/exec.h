@@ -25,7 +25,7 @@ struct ci_exec_req {
 	const char *rid;
 	const char *scope;     /* storage owner: principal, or principal/user */
 	const char *principal; /* who authenticated: limits, sandbox scope */
-	const char *user;  /* end user (body user_id / User-Id header), may be NULL */
+	const char *user;      /* end user (body user_id / User-Id header), may be NULL */
 	const char *lang;
 	const char *code;
 	const char *const *args;
@@ -33,7 +33,7 @@ struct ci_exec_req {
 	const struct ci_exec_input *files;
 	int n_files;
 	const char *session_hint; /* request session_id, may be NULL */
-	int64_t timeout_ms;       /* 0: the configured default */
+	int64_t timeout_ms;	  /* 0: the configured default */
 };
 
 struct ci_exec_file {

@@ -22,8 +22,8 @@ static const struct ci_lang *resolve_lang(struct ci_exec_ctx *x, int *status, ch
 	}
 	if (x->app->lang_missing && x->app->lang_missing[lang - conf->langs]) {
 		*status = 400;
-		snprintf(err, errlen, "Language %s is not available on this server: %s",
-			 lang->name, x->app->lang_missing[lang - conf->langs]);
+		snprintf(err, errlen, "Language %s is not available on this server: %s", lang->name,
+			 x->app->lang_missing[lang - conf->langs]);
 		return NULL;
 	}
 	return lang;
@@ -83,8 +83,9 @@ int ci_exec_prepare(struct ci_exec_ctx *x, int *status, char *err, size_t errlen
 			return CI_E_INVAL;
 		}
 		if (find_input(x, in, &r.info)) {
-			snprintf(err, errlen, "files[%d]: file %s (%s) not found or expired; upload it "
-					      "again",
+			snprintf(err, errlen,
+				 "files[%d]: file %s (%s) not found or expired; upload it "
+				 "again",
 				 i, in->name, in->fid);
 			return CI_E_INVAL;
 		}

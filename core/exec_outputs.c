@@ -104,10 +104,12 @@ static const struct ci_exec_resolved *input_named(struct ci_exec_ctx *x, const c
  * Fetch one candidate. keep = store it; otherwise only hash it. sha256
  * receives the content hash; *stored is set when a file was committed.
  */
-static int fetch_one(struct ci_exec_ctx *x, const struct listed *e, bool keep,
-		     const char *sid, char sha256[65], struct ci_store_info *stored)
+static int fetch_one(struct ci_exec_ctx *x, const struct listed *e, bool keep, const char *sid,
+		     char sha256[65], struct ci_store_info *stored)
 {
-	struct ci_store_put put = {.sid = sid, .owner = x->req->scope, .name = e->path,
+	struct ci_store_put put = {.sid = sid,
+				   .owner = x->req->scope,
+				   .name = e->path,
 				   .kind = "user",
 				   .max_size = (uint64_t)x->app->conf->max_output_file_bytes};
 	struct fetch f = {0};
@@ -179,7 +181,8 @@ static int consider(struct ci_exec_ctx *x, const struct listed *e, struct ci_exe
 
 	if (known && known->size == e->size && known->mtime_ns == e->mtime_ns)
 		return CI_OK; /* untouched since we last looked */
-	keep = ci_name_is_output_allowed(e->path) && !(in && (in->info.flags & CI_STORE_F_READ_ONLY));
+	keep = ci_name_is_output_allowed(e->path) &&
+	       !(in && (in->info.flags & CI_STORE_F_READ_ONLY));
 	if (keep && e->size > x->app->conf->max_output_file_bytes)
 		keep = false;
 	if (keep && resp->n_files >= x->app->conf->max_files_per_run) {
@@ -232,7 +235,8 @@ static int note_deleted(struct ci_exec_ctx *x, const struct listing *l, struct c
 		if (present)
 			continue;
 		if (input_named(x, f->path)) {
-			char **n = realloc(resp->deleted, sizeof(*n) * (size_t)(resp->n_deleted + 1));
+			char **n =
+				realloc(resp->deleted, sizeof(*n) * (size_t)(resp->n_deleted + 1));
 
 			if (!n)
 				return CI_E_NOMEM;
@@ -248,8 +252,8 @@ static int note_deleted(struct ci_exec_ctx *x, const struct listing *l, struct c
 	return CI_OK;
 }
 
-int ci_exec_collect_outputs(struct ci_exec_ctx *x, struct ci_exec_resp *resp,
-			    const char *manifest, size_t manifest_len)
+int ci_exec_collect_outputs(struct ci_exec_ctx *x, struct ci_exec_resp *resp, const char *manifest,
+			    size_t manifest_len)
 {
 	struct listing l = {0};
 	ci_call call;

@@ -31,7 +31,7 @@ struct ci_exec_ctx {
 	int64_t us_sync, us_run, us_collect; /* stage timings for the log */
 	int n_put, skipped_outputs;
 	char nonce[CI_NANOID_SIZE]; /* inline mode: the runner's manifest markers */
-	char err[1024]; /* room for a path and the backend's own message */
+	char err[1024];		    /* room for a path and the backend's own message */
 };
 
 /* Language and input checks; 400/404-class failures with a message. */
@@ -42,8 +42,8 @@ void ci_exec_ctx_release(struct ci_exec_ctx *x);
  * List /mnt/data (from manifest when non-NULL, else through the backend),
  * store new/changed files, note deleted inputs.
  */
-int ci_exec_collect_outputs(struct ci_exec_ctx *x, struct ci_exec_resp *resp,
-			    const char *manifest, size_t manifest_len);
+int ci_exec_collect_outputs(struct ci_exec_ctx *x, struct ci_exec_resp *resp, const char *manifest,
+			    size_t manifest_len);
 
 /*
  * The runner's manifest at the end of stderr (exec_manifest.c): true when

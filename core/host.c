@@ -1,7 +1,9 @@
 #include "host.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -12,9 +14,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <curl/curl.h>
-#include <pthread.h>
 
 #include "ci/backend_util.h"
 #include "conf.h"

@@ -111,8 +111,9 @@ void ci_req_reply_rate_limited(struct ci_req *req, int retry_after_s)
 {
 	char v[16];
 
-	ci_req_reply_json(req, 429, json_pack("{s:s,s:i}", "error", "rate_limited",
-					      "retry_after_seconds", retry_after_s));
+	ci_req_reply_json(req, 429,
+			  json_pack("{s:s,s:i}", "error", "rate_limited", "retry_after_seconds",
+				    retry_after_s));
 	snprintf(v, sizeof(v), "%d", retry_after_s);
 	if (req->response)
 		MHD_add_response_header(req->response, "Retry-After", v);
@@ -120,8 +121,7 @@ void ci_req_reply_rate_limited(struct ci_req *req, int retry_after_s)
 
 void ci_req_reply_empty(struct ci_req *req, int status)
 {
-	set_response(req, status,
-		     MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+	set_response(req, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
 }
 
 /* RFC 5987 value: UTF-8 bytes outside attr-char are percent-encoded. */
@@ -165,7 +165,7 @@ void ci_req_reply_fd(struct ci_req *req, int fd, uint64_t size, const char *cont
 		for (const unsigned char *p = (const unsigned char *)base;
 		     *p && n < sizeof(ascii) - 1; p++)
 			ascii[n++] = (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\') ? '_'
-											  : (char)*p;
+											 : (char)*p;
 		ascii[n] = 0;
 		percent_encode(base, enc, sizeof(enc));
 		snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"; filename*=UTF-8''%s",
@@ -297,7 +297,8 @@ static void start_request(struct ci_req *req, const char *url)
 			return;
 		}
 	}
-	req->body_limit = req->route->max_body ? req->route->max_body : h->conf->max_json_body_bytes;
+	req->body_limit =
+		req->route->max_body ? req->route->max_body : h->conf->max_json_body_bytes;
 	cl = ci_req_header(req, "Content-Length");
 	if (req->route->body == CI_BODY_BUFFER && cl &&
 	    strtoull(cl, NULL, 10) > (unsigned long long)req->body_limit) {
@@ -485,12 +486,11 @@ struct ci_http *ci_http_start(const struct ci_conf *conf, const struct ci_auth *
 	}
 	h->mhd = MHD_start_daemon(
 		flags, (uint16_t)conf->port, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER,
-		on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, sa,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)conf->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)conf->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)(conf->max_header_bytes * 2 + 16384), MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-		MHD_OPTION_END);
+		on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)conf->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conf->connection_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(conf->max_header_bytes * 2 + 16384),
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
 	if (!h->mhd) {
 		snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)",
 			 conf->host, conf->port);
@@ -525,8 +525,10 @@ void ci_http_stop(struct ci_http *h, int grace_ms)
 	MHD_quiesce_daemon(h->mhd);
 	idle = ci_workers_drain(h->workers, grace_ms);
 	if (!idle)
-		ci_log(CI_LL_WARN, "http.shutdown", "busy=%d grace_ms=%d msg=\"closing with work "
-						    "in flight\"", ci_workers_busy(h->workers), grace_ms);
+		ci_log(CI_LL_WARN, "http.shutdown",
+		       "busy=%d grace_ms=%d msg=\"closing with work "
+		       "in flight\"",
+		       ci_workers_busy(h->workers), grace_ms);
 	/* Workers resume their connections; join them before MHD goes away. */
 	ci_workers_free(h->workers);
 	MHD_stop_daemon(h->mhd);

@@ -19,13 +19,13 @@ struct ci_req;
 
 enum ci_body_mode {
 	CI_BODY_NONE = 0, /* a body is drained and ignored */
-	CI_BODY_BUFFER,   /* collected in memory up to the route's limit (413 above) */
-	CI_BODY_STREAM,   /* handed to stream->data as it arrives */
+	CI_BODY_BUFFER,	  /* collected in memory up to the route's limit (413 above) */
+	CI_BODY_STREAM,	  /* handed to stream->data as it arrives */
 };
 
 enum ci_run_on {
 	CI_RUN_INLINE = 0, /* on the event thread: only for quick, non-blocking work */
-	CI_RUN_WORKER,     /* on the worker pool, the connection suspended meanwhile */
+	CI_RUN_WORKER,	   /* on the worker pool, the connection suspended meanwhile */
 };
 
 typedef void (*ci_handler_fn)(struct ci_req *req, void *app);
@@ -46,8 +46,8 @@ struct ci_route {
 	ci_handler_fn fn;    /* runs once the whole body is in */
 	enum ci_run_on run;
 	enum ci_body_mode body;
-	size_t max_body;     /* BUFFER limit; 0 = listen.max_json_body_bytes */
-	bool open;           /* no authentication (health checks) */
+	size_t max_body; /* BUFFER limit; 0 = listen.max_json_body_bytes */
+	bool open;	 /* no authentication (health checks) */
 	const struct ci_stream_ops *stream;
 };
 

@@ -17,7 +17,8 @@ const struct ci_lang_default ci_lang_defaults[] = {
 	 * program that runs fine.
 	 */
 	{"ts", "typescript", "node", "ci-sandbox-node", "main.ts",
-	 "NODE_PATH=/usr/share/nodejs:/usr/lib/node_modules node -e \"const ts = require('typescript'),"
+	 "NODE_PATH=/usr/share/nodejs:/usr/lib/node_modules node -e \"const ts = "
+	 "require('typescript'),"
 	 " fs = require('fs'); fs.writeFileSync('/tmp/main.js', ts.transpileModule(fs.readFileSync("
 	 "process.env.CI_SOURCE, 'utf8'), {compilerOptions: {module: ts.ModuleKind.CommonJS,"
 	 " target: ts.ScriptTarget.ES2020}}).outputText)\"",
@@ -31,10 +32,10 @@ const struct ci_lang_default ci_lang_defaults[] = {
 	{"rs", "rust", "rust", "ci-sandbox-rust", "main.rs", "rustc -O -o /tmp/main \"$CI_SOURCE\"",
 	 "/tmp/main", "rustc"},
 	{"go", "golang", "go", "ci-sandbox-go", "main.go",
-	 "GOCACHE=/tmp/gocache GOPATH=/tmp/gopath go build -o /tmp/main \"$CI_SOURCE\"", "/tmp/main",
-	 "go"},
-	{"d", "dlang", "d", "ci-sandbox-d", "main.d", "gdc -O2 -o /tmp/main \"$CI_SOURCE\"", "/tmp/main",
-	 "gdc"},
+	 "GOCACHE=/tmp/gocache GOPATH=/tmp/gopath go build -o /tmp/main \"$CI_SOURCE\"",
+	 "/tmp/main", "go"},
+	{"d", "dlang", "d", "ci-sandbox-d", "main.d", "gdc -O2 -o /tmp/main \"$CI_SOURCE\"",
+	 "/tmp/main", "gdc"},
 	{"f90", "fortran", "fortran", "ci-sandbox-fortran", "main.f90",
 	 "gfortran -O2 -o /tmp/main \"$CI_SOURCE\"", "/tmp/main", "gfortran"},
 	{"r", "rscript", "r", "ci-sandbox-r", "main.r", NULL, "Rscript \"$CI_SOURCE\"", "Rscript"},
@@ -43,8 +44,8 @@ const struct ci_lang_default ci_lang_defaults[] = {
 	 * to run python3 from the shell, and a conversation's execute_code and
 	 * bash calls should see one /mnt/data (one container).
 	 */
-	{"bash", "sh,shell", "python", "ci-sandbox-python", "main.sh", NULL,
-	 "bash \"$CI_SOURCE\"", "bash"},
+	{"bash", "sh,shell", "python", "ci-sandbox-python", "main.sh", NULL, "bash \"$CI_SOURCE\"",
+	 "bash"},
 };
 
 size_t ci_lang_defaults_count(void)

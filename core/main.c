@@ -127,8 +127,9 @@ int main(int argc, char **argv)
 	}
 	if (conf.auth_mode == CI_AUTH_NONE && strcmp(conf.host, "127.0.0.1") &&
 	    strcmp(conf.host, "::1"))
-		ci_log(CI_LL_WARN, "auth.disabled", "host=%s msg=\"auth.mode is none on a "
-						    "non-loopback address: anyone who can reach it runs code\"",
+		ci_log(CI_LL_WARN, "auth.disabled",
+		       "host=%s msg=\"auth.mode is none on a "
+		       "non-loopback address: anyone who can reach it runs code\"",
 		       conf.host);
 
 	/* Block the shutdown signals in every thread; main waits for them. */

@@ -8,8 +8,8 @@
 
 struct entry {
 	struct entry *next;
-	int active;        /* execs running */
-	double tokens;     /* execs allowed right now */
+	int active;	   /* execs running */
+	double tokens;	   /* execs allowed right now */
 	int64_t refill_ms; /* when tokens were last topped up */
 	char principal[];
 };

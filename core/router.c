@@ -49,9 +49,8 @@ static bool match_pattern(const char *pat, const char *path, struct ci_params *p
 	return !*pat && !*path;
 }
 
-const struct ci_route *ci_router_match(const struct ci_route *routes, size_t n,
-				       const char *method, const char *path,
-				       struct ci_params *params, bool *path_known)
+const struct ci_route *ci_router_match(const struct ci_route *routes, size_t n, const char *method,
+				       const char *path, struct ci_params *params, bool *path_known)
 {
 	const char *rest = path;
 

@@ -16,7 +16,7 @@ struct ci_params {
 	int n;
 	const char *names[CI_MAX_PARAMS]; /* borrowed from the pattern: ":sid" -> "sid" */
 	size_t name_lens[CI_MAX_PARAMS];
-	char *values[CI_MAX_PARAMS];      /* owned */
+	char *values[CI_MAX_PARAMS]; /* owned */
 };
 
 /*
@@ -24,9 +24,9 @@ struct ci_params {
  * route matches, *path_known tells whether some other method would have
  * (405 rather than 404).
  */
-const struct ci_route *ci_router_match(const struct ci_route *routes, size_t n,
-				       const char *method, const char *path,
-				       struct ci_params *params, bool *path_known);
+const struct ci_route *ci_router_match(const struct ci_route *routes, size_t n, const char *method,
+				       const char *path, struct ci_params *params,
+				       bool *path_known);
 const char *ci_params_get(const struct ci_params *p, const char *name);
 void ci_params_clear(struct ci_params *p);
 

@@ -88,8 +88,9 @@ static void backend_destroy(struct ci_sandboxes *t, struct ci_sandbox *sb, const
 		ci_log(CI_LL_WARN, "sandbox.destroy_failed", "rid=%s sandbox=%s id=%s err=\"%s\"",
 		       rid, sb->serial, sb->id, call.err);
 	else
-		ci_log(CI_LL_INFO, "sandbox.destroyed", "rid=%s sandbox=%s id=%s reason=%s execs=%u",
-		       rid, sb->serial, sb->id, why, sb->execs);
+		ci_log(CI_LL_INFO, "sandbox.destroyed",
+		       "rid=%s sandbox=%s id=%s reason=%s execs=%u", rid, sb->serial, sb->id, why,
+		       sb->execs);
 }
 
 static int64_t expiry_ms(const struct ci_sandboxes *t, const struct ci_sandbox *sb)
@@ -218,8 +219,8 @@ static struct ci_sandbox *find_locked(struct ci_sandboxes *t, const char *scope,
 		for (int i = t->n_aff - 1; i >= 0; i--) {
 			struct ci_sandbox *sb = t->aff[i].sb;
 
-			if (strcmp(t->aff[i].sid, hints[h]) || sb->dead || strcmp(sb->scope, scope) ||
-			    strcmp(sb->runtime, runtime))
+			if (strcmp(t->aff[i].sid, hints[h]) || sb->dead ||
+			    strcmp(sb->scope, scope) || strcmp(sb->runtime, runtime))
 				continue;
 			sb->refs++;
 			return sb;

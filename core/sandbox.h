@@ -26,7 +26,7 @@ struct ci_sandboxes;
 
 /* What the core knows is in the sandbox's /mnt/data (to skip re-uploads). */
 struct ci_sandbox_file {
-	char *path;       /* relative to /mnt/data */
+	char *path; /* relative to /mnt/data */
 	int64_t size;
 	int64_t mtime_ns; /* -1 when not yet listed */
 	char sha256[65];  /* hex, "" when unknown */
@@ -34,13 +34,13 @@ struct ci_sandbox_file {
 
 struct ci_sandbox {
 	char id[CI_ID_MAX]; /* the backend's id */
-	char *scope;        /* owner scope: principal, or principal CI_SCOPE_SEP user */
+	char *scope;	    /* owner scope: principal, or principal CI_SCOPE_SEP user */
 	char *runtime;
-	char serial[24];    /* our own handle, shown by /v1/librechat/sessions */
+	char serial[24];		  /* our own handle, shown by /v1/librechat/sessions */
 	int64_t created_ms, last_used_ms; /* monotonic */
 	int64_t created_unix, last_used_unix;
-	int refs;        /* under the table lock */
-	bool dead;       /* destroyed, or going to be */
+	int refs;  /* under the table lock */
+	bool dead; /* destroyed, or going to be */
 	unsigned execs;
 	pthread_mutex_t run_lock; /* held by the one exec running here */
 	/* Protected by run_lock: */

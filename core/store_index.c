@@ -313,6 +313,7 @@ bool ci_store_owner_matches(const char *stored, const char *req)
 	if (!rs && ss) /* the principal itself sees its users' files */
 		return (size_t)(ss - stored) == strlen(req) && !strncmp(stored, req, strlen(req));
 	if (rs && !ss) /* a user sees the principal's own (un-narrowed) files */
-		return (size_t)(rs - req) == strlen(stored) && !strncmp(stored, req, strlen(stored));
+		return (size_t)(rs - req) == strlen(stored) &&
+		       !strncmp(stored, req, strlen(stored));
 	return false; /* two different users */
 }

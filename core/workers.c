@@ -12,8 +12,8 @@ struct job {
 
 struct ci_workers {
 	pthread_mutex_t lock;
-	pthread_cond_t more;   /* a job was queued, or stopping */
-	pthread_cond_t idle;   /* busy dropped to zero */
+	pthread_cond_t more; /* a job was queued, or stopping */
+	pthread_cond_t idle; /* busy dropped to zero */
 	struct job *ring;
 	int depth, head, count, running;
 	bool stopping;

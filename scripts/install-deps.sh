@@ -18,7 +18,7 @@ if [ "$want_test" = 1 ]; then
 	# wrk: benchmarks; python3-kubernetes + kubectl: the fake Kubernetes API
 	# server is checked with the real clients; openssl: test keys and CAs.
 	# r-base-core: R's plot capture is tested for real.
-	pkgs+=(wrk python3 jq openssl python3-kubernetes python3-websocket r-base-core)
+	pkgs+=(wrk python3 jq openssl python3-kubernetes python3-websocket r-base-core clang-format)
 	command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 fi
 missing=()

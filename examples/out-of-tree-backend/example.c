@@ -8,12 +8,11 @@
  *
  * Config (backends.example in ci.conf): max_sandboxes (integer, default 64).
  */
+#include <ci/backend.h>
+#include <ci/backend_util.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-
-#include <ci/backend.h>
-#include <ci/backend_util.h>
 
 #ifndef CI_BACKEND_VERSION
 #define CI_BACKEND_VERSION "0.0.0"

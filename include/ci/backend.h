@@ -44,12 +44,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CI_ABI_MAJOR    1
-#define CI_ABI_MINOR    1
-#define CI_ABI_VERSION  ((uint32_t)CI_ABI_MAJOR << 16 | CI_ABI_MINOR)
-#define CI_ABI_STRING   "1.1" /* CI_ABI_MAJOR.CI_ABI_MINOR, for messages */
+#define CI_ABI_MAJOR	1
+#define CI_ABI_MINOR	1
+#define CI_ABI_VERSION	((uint32_t)CI_ABI_MAJOR << 16 | CI_ABI_MINOR)
+#define CI_ABI_STRING	"1.1" /* CI_ABI_MAJOR.CI_ABI_MINOR, for messages */
 #define CI_ENTRY_SYMBOL "ci_backend_v1"
-#define CI_EXPORT       __attribute__((visibility("default")))
+#define CI_EXPORT	__attribute__((visibility("default")))
 
 #define CI_ID_MAX  128 /* sandbox id buffer size, NUL included */
 #define CI_ERR_MAX 256 /* error text buffer size, NUL included */
@@ -60,23 +60,23 @@
  */
 typedef enum ci_rc {
 	CI_OK = 0,
-	CI_E_INVAL,       /* bad argument: path escapes the sandbox, empty argv ... */
-	CI_E_NOTFOUND,    /* unknown sandbox id or path */
-	CI_E_EXISTS,      /* already exists */
-	CI_E_NOMEM,       /* out of memory */
-	CI_E_LIMIT,       /* a size/count/quota limit was hit */
-	CI_E_TIMEOUT,     /* the call's deadline passed (not the program's timeout) */
-	CI_E_UNAVAIL,     /* backend unreachable (daemon down, API 5xx) */
+	CI_E_INVAL,	  /* bad argument: path escapes the sandbox, empty argv ... */
+	CI_E_NOTFOUND,	  /* unknown sandbox id or path */
+	CI_E_EXISTS,	  /* already exists */
+	CI_E_NOMEM,	  /* out of memory */
+	CI_E_LIMIT,	  /* a size/count/quota limit was hit */
+	CI_E_TIMEOUT,	  /* the call's deadline passed (not the program's timeout) */
+	CI_E_UNAVAIL,	  /* backend unreachable (daemon down, API 5xx) */
 	CI_E_UNSUPPORTED, /* operation or option not supported by this backend */
-	CI_E_BACKEND,     /* the backend answered with an error */
-	CI_E_INTERNAL,    /* bug or unexpected state */
-	CI_RC_COUNT       /* not a code: one past the last */
+	CI_E_BACKEND,	  /* the backend answered with an error */
+	CI_E_INTERNAL,	  /* bug or unexpected state */
+	CI_RC_COUNT	  /* not a code: one past the last */
 } ci_rc;
 
 /* Capability bits in ci_backend.caps. */
-#define CI_CAP_SERIAL    (1u << 0) /* host must serialise every call */
-#define CI_CAP_STDIN     (1u << 1) /* exec honours ci_exec_spec.stdin_* */
-#define CI_CAP_NETWORK   (1u << 2) /* create can honour ci_create_spec.network = 1 */
+#define CI_CAP_SERIAL	 (1u << 0) /* host must serialise every call */
+#define CI_CAP_STDIN	 (1u << 1) /* exec honours ci_exec_spec.stdin_* */
+#define CI_CAP_NETWORK	 (1u << 2) /* create can honour ci_create_spec.network = 1 */
 #define CI_CAP_SELFLIMIT (1u << 3) /* exec enforces mem/pids limits itself */
 
 /* Log levels for ci_host.log. */
@@ -91,10 +91,10 @@ typedef struct ci_be ci_be; /* opaque: each plugin defines struct ci_be */
  * Per-call context, host-owned, valid for one operation.
  */
 typedef struct ci_call {
-	uint32_t struct_size; /* sizeof(ci_call) in the host build */
-	int64_t deadline_ms;  /* absolute, on host->now_ms(); the call must return by it */
+	uint32_t struct_size;	/* sizeof(ci_call) in the host build */
+	int64_t deadline_ms;	/* absolute, on host->now_ms(); the call must return by it */
 	const char *request_id; /* for log correlation; never NULL */
-	char err[CI_ERR_MAX]; /* plugin writes a NUL-terminated message on failure */
+	char err[CI_ERR_MAX];	/* plugin writes a NUL-terminated message on failure */
 } ci_call;
 
 /*
@@ -125,15 +125,15 @@ typedef struct ci_source {
 
 /* HTTP service (ci_host.http). */
 typedef struct ci_http_req {
-	const char *method;      /* "GET", "POST", ... */
-	const char *url;         /* full URL; with unix_socket the host part is ignored */
-	const char *unix_socket; /* path of a unix socket, or NULL for TCP/TLS */
+	const char *method;	    /* "GET", "POST", ... */
+	const char *url;	    /* full URL; with unix_socket the host part is ignored */
+	const char *unix_socket;    /* path of a unix socket, or NULL for TCP/TLS */
 	const char *const *headers; /* NULL-terminated "Name: value" strings, may be NULL */
-	const void *body;        /* request body bytes, or NULL */
+	const void *body;	    /* request body bytes, or NULL */
 	size_t body_len;
 	const ci_source *body_src; /* streamed request body instead of body; may be NULL */
-	const char *ca_file;     /* PEM CA bundle for TLS, or NULL for the system store */
-	const char *bearer;      /* adds "Authorization: Bearer <bearer>" when non-NULL */
+	const char *ca_file;	   /* PEM CA bundle for TLS, or NULL for the system store */
+	const char *bearer;	   /* adds "Authorization: Bearer <bearer>" when non-NULL */
 } ci_http_req;
 
 /*
@@ -192,7 +192,7 @@ struct ci_stream {
 typedef struct ci_host {
 	uint32_t struct_size; /* sizeof(ci_host) in the host build */
 	uint32_t abi_version; /* CI_ABI_VERSION of the host */
-	void *hctx;           /* pass back as the first argument of every service */
+	void *hctx;	      /* pass back as the first argument of every service */
 
 	/* One log line; the host adds time, level, backend name. Thread-safe. */
 	void (*log)(void *hctx, int level, const char *fmt, ...)
@@ -247,42 +247,42 @@ typedef struct ci_host {
 	/* ABI 1.2+: append members here only. */
 } ci_host;
 
-#define CI_HOST_HAS(h, member)                                                                     \
+#define CI_HOST_HAS(h, member) \
 	((h)->struct_size >= offsetof(ci_host, member) + sizeof((h)->member) && (h)->member)
 
 /* What a new sandbox should be. */
 typedef struct ci_create_spec {
 	uint32_t struct_size;
-	const char *runtime; /* language runtime profile, e.g. "python"; may be NULL */
-	const char *image;   /* image/snapshot for the runtime; NULL where not applicable */
-	const char *owner;   /* label of this server instance: sweep() matches it */
-	const char *session; /* label of the host's session, for operators */
+	const char *runtime;	/* language runtime profile, e.g. "python"; may be NULL */
+	const char *image;	/* image/snapshot for the runtime; NULL where not applicable */
+	const char *owner;	/* label of this server instance: sweep() matches it */
+	const char *session;	/* label of the host's session, for operators */
 	const char *const *env; /* "K=V" strings for every exec, NULL-terminated; may be NULL */
-	int64_t mem_bytes;   /* memory limit, 0 = backend default */
-	int64_t cpu_millis;  /* CPU quota in 1/1000 CPUs, 0 = backend default */
-	int64_t pids;        /* max processes/threads, 0 = backend default */
-	int64_t disk_bytes;  /* size cap of /mnt/data, 0 = backend default */
-	int network;         /* 0 = no network (always the default) */
+	int64_t mem_bytes;	/* memory limit, 0 = backend default */
+	int64_t cpu_millis;	/* CPU quota in 1/1000 CPUs, 0 = backend default */
+	int64_t pids;		/* max processes/threads, 0 = backend default */
+	int64_t disk_bytes;	/* size cap of /mnt/data, 0 = backend default */
+	int network;		/* 0 = no network (always the default) */
 } ci_create_spec;
 
 /* One program run in a sandbox. */
 typedef struct ci_exec_spec {
 	uint32_t struct_size;
 	const char *const *argv; /* NULL-terminated, argv[0] looked up in PATH */
-	const char *const *env;  /* extra "K=V", NULL-terminated; may be NULL */
-	const char *cwd;         /* absolute path inside the sandbox; NULL = /mnt/data */
-	const void *stdin_buf;   /* bytes fed to stdin, then EOF; NULL = empty stdin */
+	const char *const *env;	 /* extra "K=V", NULL-terminated; may be NULL */
+	const char *cwd;	 /* absolute path inside the sandbox; NULL = /mnt/data */
+	const void *stdin_buf;	 /* bytes fed to stdin, then EOF; NULL = empty stdin */
 	size_t stdin_len;
-	int64_t timeout_ms;      /* program wall-clock limit; the whole process tree is
-				  * killed when it passes and exec returns by then */
-	const ci_sink *out;      /* receives CI_STREAM_STDOUT and CI_STREAM_STDERR */
+	int64_t timeout_ms; /* program wall-clock limit; the whole process tree is
+			     * killed when it passes and exec returns by then */
+	const ci_sink *out; /* receives CI_STREAM_STDOUT and CI_STREAM_STDERR */
 } ci_exec_spec;
 
 typedef struct ci_exec_result {
 	uint32_t struct_size;
-	int exit_code;   /* exit status, or -1 when killed by a signal */
-	int signal;      /* terminating signal, 0 if none */
-	int timed_out;   /* 1 when the program was killed at timeout_ms */
+	int exit_code;	 /* exit status, or -1 when killed by a signal */
+	int signal;	 /* terminating signal, 0 if none */
+	int timed_out;	 /* 1 when the program was killed at timeout_ms */
 	int64_t wall_ms; /* how long the program ran */
 } ci_exec_result;
 
@@ -291,10 +291,10 @@ enum { CI_ENTRY_FILE = 1, CI_ENTRY_DIR = 2, CI_ENTRY_SYMLINK = 3, CI_ENTRY_OTHER
 /* One entry reported by list(); valid only during the callback. */
 typedef struct ci_entry {
 	const char *path; /* relative to the listed directory, '/'-separated */
-	int type;         /* CI_ENTRY_* ; symlinks are reported, never followed */
-	int64_t size;     /* bytes for files, 0 otherwise */
+	int type;	  /* CI_ENTRY_* ; symlinks are reported, never followed */
+	int64_t size;	  /* bytes for files, 0 otherwise */
 	int64_t mtime_ns; /* modification time, nanoseconds since the epoch */
-	uint32_t mode;    /* permission bits */
+	uint32_t mode;	  /* permission bits */
 } ci_entry;
 
 typedef int (*ci_entry_cb)(void *ctx, const ci_entry *entry); /* non-zero stops */
@@ -313,7 +313,7 @@ typedef struct ci_backend {
 	uint32_t struct_size; /* sizeof(ci_backend) in the plugin build */
 	const char *name;     /* must equal the file stem: "bwrap" for ci-backend-bwrap.so */
 	const char *version;  /* the plugin's own release, e.g. "1.3.0" */
-	uint64_t caps;        /* CI_CAP_* bits */
+	uint64_t caps;	      /* CI_CAP_* bits */
 
 	/*
 	 * Read configuration, check the backend is usable, allocate state.
@@ -336,12 +336,11 @@ typedef struct ci_backend {
 		    ci_call *call);
 
 	/* Write a file (parents created, existing file replaced) from src. */
-	int (*put)(ci_be *be, const char *id, const char *path, const ci_source *src,
-		   uint32_t mode, ci_call *call);
+	int (*put)(ci_be *be, const char *id, const char *path, const ci_source *src, uint32_t mode,
+		   ci_call *call);
 
 	/* Stream a regular file's bytes into out (stream CI_STREAM_DATA). */
-	int (*get)(ci_be *be, const char *id, const char *path, const ci_sink *out,
-		   ci_call *call);
+	int (*get)(ci_be *be, const char *id, const char *path, const ci_sink *out, ci_call *call);
 
 	/* Report every entry below dir, recursively, without following links. */
 	int (*list)(ci_be *be, const char *id, const char *dir, ci_entry_cb cb, void *ctx,

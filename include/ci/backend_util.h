@@ -79,7 +79,7 @@ static inline int ci_find_record_parse(const char *rec, size_t len, ci_entry *e)
 		return -1;
 	memset(e, 0, sizeof(*e));
 	e->path = end + 1;
-	e->type = rec[0] == 'f'   ? CI_ENTRY_FILE
+	e->type = rec[0] == 'f'	  ? CI_ENTRY_FILE
 		  : rec[0] == 'd' ? CI_ENTRY_DIR
 		  : rec[0] == 'l' ? CI_ENTRY_SYMLINK
 				  : CI_ENTRY_OTHER;

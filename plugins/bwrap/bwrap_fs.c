@@ -333,7 +333,8 @@ int bwrap_put(ci_be *be, const char *id, const char *path, const ci_source *src,
 		if (rc)
 			goto out;
 		if (src->size > m.disk)
-			rc = ci_fail(call, CI_E_LIMIT, "put %s: larger than the sandbox disk", path);
+			rc = ci_fail(call, CI_E_LIMIT, "put %s: larger than the sandbox disk",
+				     path);
 		bwrap_meta_release(be, &m);
 		if (rc)
 			goto out;

@@ -10,6 +10,8 @@
  * call_log (like $CI_FAKE_LOG), fail.<op>, delay_ms.<op>.
  */
 #define _GNU_SOURCE
+#include "fake.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +21,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "fake.h"
 
 #ifndef CI_BACKEND_VERSION
 #define CI_BACKEND_VERSION "0.0.0"

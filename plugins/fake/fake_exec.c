@@ -196,7 +196,8 @@ static int prepare(struct run *r, const char *id, const ci_exec_spec *spec)
 	for (int i = 0; !rc && spec->env && spec->env[i]; i++) {
 		char *kv = dup_mapped(r, spec->env[i]);
 
-		rc = kv ? env_add(r, kv, NULL) : ci_fail(r->call, CI_E_NOMEM, "fake: out of memory");
+		rc = kv ? env_add(r, kv, NULL)
+			: ci_fail(r->call, CI_E_NOMEM, "fake: out of memory");
 		if (kv)
 			r->be->host->mem_free(r->be->host->hctx, kv);
 	}

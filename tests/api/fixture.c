@@ -165,4 +165,3 @@ const char *fx_str(json_t *o, const char *path)
 					     : json_object_get(v, k);
 	return json_string_value(v);
 }
-

@@ -174,7 +174,8 @@ static void test_upload_errors(void **state)
 
 	(void)state;
 	j = fx_post_json(KEY_A, "/upload", "{}", 400);
-	assert_string_equal(fx_str(j, "error"), "Invalid content type. Must be multipart/form-data.");
+	assert_string_equal(fx_str(j, "error"),
+			    "Invalid content type. Must be multipart/form-data.");
 	json_decref(j);
 	j = fx_upload(KEY_A, "/upload", names, datas, "kind", "nope", 400);
 	assert_string_equal(fx_str(j, "error"), "kind must be one of: skill, agent, user");
@@ -212,29 +213,33 @@ static void test_exec_errors(void **state)
 	j = fx_post_json(KEY_A, "/exec", "{\"lang\":\"py\",\"code\":\"1\",\"args\":[1]}", 400);
 	assert_string_equal(fx_str(j, "error"), "args[0] must be a string");
 	json_decref(j);
-	j = fx_post_json(KEY_A, "/exec",
-		      "{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"short\",\"name\":\"a\"}]}",
-		      400);
+	j = fx_post_json(
+		KEY_A, "/exec",
+		"{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"short\",\"name\":\"a\"}]}",
+		400);
 	assert_non_null(strstr(fx_str(j, "error"), "21-character"));
 	json_decref(j);
-	j = fx_post_json(KEY_A, "/exec",
-		      "{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"aaaaaaaaaaaaaaaaaaaaa\","
-		      "\"name\":\"../x\"}]}",
-		      400);
+	j = fx_post_json(
+		KEY_A, "/exec",
+		"{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"aaaaaaaaaaaaaaaaaaaaa\","
+		"\"name\":\"../x\"}]}",
+		400);
 	assert_non_null(strstr(fx_str(j, "error"), "invalid name"));
 	json_decref(j);
-	j = fx_post_json(KEY_A, "/exec",
-		      "{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"aaaaaaaaaaaaaaaaaaaaa\","
-		      "\"name\":\".ci/x\"}]}",
-		      400);
+	j = fx_post_json(
+		KEY_A, "/exec",
+		"{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"aaaaaaaaaaaaaaaaaaaaa\","
+		"\"name\":\".ci/x\"}]}",
+		400);
 	assert_non_null(strstr(fx_str(j, "error"), "reserved"));
 	json_decref(j);
-	j = fx_post_json(KEY_A, "/exec",
-		      "{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"aaaaaaaaaaaaaaaaaaaaa\","
-		      "\"name\":\"a\"},{\"id\":\"aaaaaaaaaaaaaaaaaaaab\",\"name\":\"b\"},{\"id\":"
-		      "\"aaaaaaaaaaaaaaaaaaaac\",\"name\":\"c\"},{\"id\":\"aaaaaaaaaaaaaaaaaaaad\","
-		      "\"name\":\"d\"}]}",
-		      413);
+	j = fx_post_json(
+		KEY_A, "/exec",
+		"{\"lang\":\"py\",\"code\":\"1\",\"files\":[{\"id\":\"aaaaaaaaaaaaaaaaaaaaa\","
+		"\"name\":\"a\"},{\"id\":\"aaaaaaaaaaaaaaaaaaaab\",\"name\":\"b\"},{\"id\":"
+		"\"aaaaaaaaaaaaaaaaaaaac\",\"name\":\"c\"},{\"id\":\"aaaaaaaaaaaaaaaaaaaad\","
+		"\"name\":\"d\"}]}",
+		413);
 	assert_non_null(strstr(fx_str(j, "error"), "too many files"));
 	json_decref(j);
 }
@@ -251,7 +256,8 @@ static void test_ids_and_routes(void **state)
 	assert_int_equal(json_array_size(j), 0);
 	json_decref(j);
 	json_decref(fx_call("GET", KEY_A, "/files/aaaaaaaaaaaaaaaaaaaaa?detail=bogus", 400, NULL));
-	j = fx_call("GET", KEY_A, "/download/aaaaaaaaaaaaaaaaaaaaa/aaaaaaaaaaaaaaaaaaaaa", 404, NULL);
+	j = fx_call("GET", KEY_A, "/download/aaaaaaaaaaaaaaaaaaaaa/aaaaaaaaaaaaaaaaaaaaa", 404,
+		    NULL);
 	assert_string_equal(fx_str(j, "details"), "The file may have expired or does not exist");
 	json_decref(j);
 	j = fx_call("GET", KEY_A, "/v1/languages", 200, NULL);
@@ -396,7 +402,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_upload_download_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_principal_sees_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refused_uploads_leave_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_uploads_leave_nothing, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_upload_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ids_and_routes, setup, teardown),

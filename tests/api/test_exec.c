@@ -46,9 +46,9 @@ static json_t *file_named(json_t *resp, const char *name)
 	size_t i;
 	json_t *f;
 
-	json_array_foreach(json_object_get(resp, "files"), i, f)
-		if (!strcmp(json_string_value(json_object_get(f, "name")), name))
-			return f;
+	json_array_foreach(
+		json_object_get(resp, "files"), i,
+		f) if (!strcmp(json_string_value(json_object_get(f, "name")), name)) return f;
 	return NULL;
 }
 
@@ -193,8 +193,8 @@ static void test_inputs_sync_and_reuse(void **state)
 				"import os\nopen('state.json','w').write('{\"n\":2}')\n"
 				"os.remove('data.txt')",
 				"files", "id", up_fid, "storage_session_id", up_sid, "name",
-				"data.txt", "kind", "user", "id", state_fid, "storage_session_id", s1,
-				"name", "state.json", "kind", "user"),
+				"data.txt", "kind", "user", "id", state_fid, "storage_session_id",
+				s1, "name", "state.json", "kind", "user"),
 		      200);
 	/* Only the program text was copied in: both inputs were already there. */
 	assert_int_equal(count_log("put ") - puts_before, 1);
@@ -209,9 +209,10 @@ static void test_inputs_sync_and_reuse(void **state)
 	json_decref(r);
 	sessions = fx_call("GET", KEY_A, "/v1/librechat/sessions", 200, NULL);
 	assert_int_equal(json_array_size(json_object_get(sessions, "sessions")), 1);
-	assert_int_equal(json_integer_value(json_object_get(
-				 json_array_get(json_object_get(sessions, "sessions"), 0), "execs")),
-			 2);
+	assert_int_equal(
+		json_integer_value(json_object_get(
+			json_array_get(json_object_get(sessions, "sessions"), 0), "execs")),
+		2);
 	json_decref(sessions);
 	/* Bob sees none of Alice's sandboxes. */
 	sessions = fx_call("GET", KEY_B, "/v1/librechat/sessions", 200, NULL);
@@ -235,8 +236,8 @@ static void test_timeout_keeps_partial_output(void **state)
 	(void)state;
 	r = exec_json(KEY_A,
 		      json_pack("{s:s,s:s,s:i}", "lang", "py", "code",
-				"import time\nprint('before', flush=True)\ntime.sleep(30)", "timeout",
-				1000),
+				"import time\nprint('before', flush=True)\ntime.sleep(30)",
+				"timeout", 1000),
 		      200);
 	assert_true(now_s() - t0 < 10);
 	assert_string_equal(fx_str(r, "status"), "timeout");
@@ -419,8 +420,8 @@ static int setup_rate(void **state)
 static void *slow_exec(void *arg)
 {
 	(void)arg;
-	json_decref(exec_json(KEY_B,
-			      json_pack("{s:s,s:s}", "lang", "bash", "code", "sleep 2"), 200));
+	json_decref(
+		exec_json(KEY_B, json_pack("{s:s,s:s}", "lang", "bash", "code", "sleep 2"), 200));
 	return NULL;
 }
 
@@ -445,8 +446,8 @@ static void test_rate_limits_per_principal(void **state)
 	assert_int_equal(json_integer_value(json_object_get(r, "retry_after_seconds")), 1);
 	json_decref(r);
 	pthread_join(t, NULL);
-	json_decref(exec_json(KEY_B, json_pack("{s:s,s:s}", "lang", "bash", "code", "echo hi"),
-			      200));
+	json_decref(
+		exec_json(KEY_B, json_pack("{s:s,s:s}", "lang", "bash", "code", "echo hi"), 200));
 }
 
 static void test_read_only_and_duplicate_names(void **state)
@@ -496,7 +497,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backend_failure_is_json_5xx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_users_never_share_a_sandbox, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rate_limits_per_principal, setup_rate, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_limits_per_principal, setup_rate,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_read_only_and_duplicate_names, setup,
 						teardown),
 	};

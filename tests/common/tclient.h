@@ -21,7 +21,7 @@ struct treq {
 	/* multipart: parallel arrays, NULL-terminated names */
 	const char *form_names[8];
 	const char *form_values[8];    /* field value, or file bytes */
-	size_t form_lens[8];           /* file length (0: plain field) */
+	size_t form_lens[8];	       /* file length (0: plain field) */
 	const char *form_filenames[8]; /* non-NULL: a file part */
 };
 

@@ -100,8 +100,7 @@ static void test_rejections(void **state)
 	assert_int_equal(check(NULL, NULL, p), -1);
 	assert_int_equal(ci_auth_check(auth, NULL, NULL, p, why, sizeof(why)), -1);
 	assert_string_equal(why, "missing credentials");
-	assert_int_equal(ci_auth_check(auth, "sekret-012345678", NULL, p, why, sizeof(why)),
-			 -1);
+	assert_int_equal(ci_auth_check(auth, "sekret-012345678", NULL, p, why, sizeof(why)), -1);
 	assert_string_equal(why, "invalid API key");
 	assert_int_equal(check(NULL, "Bearer ", p), -1);
 	assert_int_equal(check(NULL, "Basic !!!", p), -1);

@@ -28,12 +28,24 @@ static const char *write_conf(const char *text)
 
 static void clear_env(void)
 {
-	static const char *const vars[] = {
-		"CI_API_KEY", "CI_BACKEND", "CI_FILE_STORAGE_PATH", "CI_HOST", "CI_PORT",
-		"CI_SESSION_TTL_MINUTES", "CI_MAX_MEMORY_MB", "CI_MAX_RUN_TIMEOUT_SECONDS",
-		"CI_MAX_FILE_SIZE_BYTES", "CI_MAX_FILES_PER_SESSION", "CI_MAX_FILES_PER_RUN",
-		"CI_SANDBOX_SWEEP_ON_STARTUP", "CI_SANDBOX_LABEL", "CI_PLUGIN_DIR", "CI_AUTH_MODE",
-		"CI_LOG_LEVEL", "CI_DEFAULT_RUN_TIMEOUT_SECONDS", NULL};
+	static const char *const vars[] = {"CI_API_KEY",
+					   "CI_BACKEND",
+					   "CI_FILE_STORAGE_PATH",
+					   "CI_HOST",
+					   "CI_PORT",
+					   "CI_SESSION_TTL_MINUTES",
+					   "CI_MAX_MEMORY_MB",
+					   "CI_MAX_RUN_TIMEOUT_SECONDS",
+					   "CI_MAX_FILE_SIZE_BYTES",
+					   "CI_MAX_FILES_PER_SESSION",
+					   "CI_MAX_FILES_PER_RUN",
+					   "CI_SANDBOX_SWEEP_ON_STARTUP",
+					   "CI_SANDBOX_LABEL",
+					   "CI_PLUGIN_DIR",
+					   "CI_AUTH_MODE",
+					   "CI_LOG_LEVEL",
+					   "CI_DEFAULT_RUN_TIMEOUT_SECONDS",
+					   NULL};
 
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
@@ -81,10 +93,11 @@ static void test_file_values_and_keys(void **state)
 {
 	struct ci_conf c;
 	char err[256] = "";
-	const char *p = write_conf("listen = { host = \"0.0.0.0\"; port = 9000; };\n"
-				   "auth = { keys = ( { name = \"lc\"; key = \"0123456789abcdef\"; } ); };\n"
-				   "storage = { max_file_size = 1000; };\n"
-				   "limits = { max_run_timeout_s = 10; default_run_timeout_s = 5; };\n");
+	const char *p = write_conf(
+		"listen = { host = \"0.0.0.0\"; port = 9000; };\n"
+		"auth = { keys = ( { name = \"lc\"; key = \"0123456789abcdef\"; } ); };\n"
+		"storage = { max_file_size = 1000; };\n"
+		"limits = { max_run_timeout_s = 10; default_run_timeout_s = 5; };\n");
 
 	(void)state;
 	assert_int_equal(ci_conf_load(&c, p, err, sizeof(err)), 0);
@@ -178,9 +191,10 @@ static void test_backend_section(void **state)
 	const char *s = NULL;
 	int64_t i = 0;
 	int b = 0;
-	const char *p = write_conf("auth = { mode = \"none\"; };\n"
-				   "backends = { docker = { socket = \"/x.sock\"; pool = { python = 2; };"
-				   " tls = true; }; };\n");
+	const char *p =
+		write_conf("auth = { mode = \"none\"; };\n"
+			   "backends = { docker = { socket = \"/x.sock\"; pool = { python = 2; };"
+			   " tls = true; }; };\n");
 
 	(void)state;
 	assert_int_equal(ci_conf_load(&c, p, err, sizeof(err)), 0);
@@ -202,12 +216,12 @@ static void test_languages(void **state)
 {
 	struct ci_conf c;
 	char err[256] = "";
-	const char *names[] = {"py", "js", "ts", "c", "cpp", "java", "php", "rs", "go",
-			       "d", "f90", "r", "bash"};
-	const char *p = write_conf(
-		"languages = ( { name = \"py\"; run = \"python3 -X utf8 main.py\"; },\n"
-		"  { name = \"lua\"; aliases = [\"lua5.4\"]; runtime = \"lua\";"
-		" source_file = \"main.lua\"; run = \"lua5.4 main.lua\"; } );\n");
+	const char *names[] = {"py", "js", "ts", "c",	"cpp", "java", "php",
+			       "rs", "go", "d",	 "f90", "r",   "bash"};
+	const char *p =
+		write_conf("languages = ( { name = \"py\"; run = \"python3 -X utf8 main.py\"; },\n"
+			   "  { name = \"lua\"; aliases = [\"lua5.4\"]; runtime = \"lua\";"
+			   " source_file = \"main.lua\"; run = \"lua5.4 main.lua\"; } );\n");
 
 	(void)state;
 	assert_int_equal(ci_conf_load(&c, p, err, sizeof(err)), 0);

@@ -31,8 +31,7 @@ static int collect(void *ctx, const ci_entry *e)
 }
 
 /* stderr of a run: program output, then the runner's block. */
-static size_t make(char *buf, const char *program_err, const char *records, size_t rlen,
-		   int status)
+static size_t make(char *buf, const char *program_err, const char *records, size_t rlen, int status)
 {
 	size_t n = (size_t)sprintf(buf, "%s\n" NONCE "\n", program_err);
 
@@ -101,8 +100,8 @@ static void test_missing_or_forged(void **state)
 	(void)state;
 	/* Killed at the timeout: no block at all. */
 	strcpy(buf, "partial output\n");
-	assert_false(ci_exec_manifest_find(buf, strlen(buf), NONCE, &start, &body, &blen,
-					   &complete));
+	assert_false(
+		ci_exec_manifest_find(buf, strlen(buf), NONCE, &start, &body, &blen, &complete));
 	/* Something wrote after the end marker (a daemonised child): not trusted. */
 	len = make(buf, "", "f 1 1 644 a\0", 12, 0);
 	len += (size_t)sprintf(buf + len, "late output\n");

@@ -126,10 +126,10 @@ static int null_write(void *ctx, int stream, const void *p, size_t n)
 
 static int plugin_exec(struct th_host *th, ci_be *be, const char *id)
 {
-	const char *argv[] = { "python3", "-c", "print(1)", NULL };
-	ci_sink sink = { null_write, NULL };
-	ci_exec_spec x = { .struct_size = sizeof(x), .argv = argv, .timeout_ms = 10000,
-			   .out = &sink };
+	const char *argv[] = {"python3", "-c", "print(1)", NULL};
+	ci_sink sink = {null_write, NULL};
+	ci_exec_spec x = {
+		.struct_size = sizeof(x), .argv = argv, .timeout_ms = 10000, .out = &sink};
 	ci_exec_result r;
 	ci_call c = th_call(th, 30000);
 
@@ -139,8 +139,10 @@ static int plugin_exec(struct th_host *th, ci_be *be, const char *id)
 static void creates(const char *label, const char *const *cfg, int n, bool pool)
 {
 	struct th_host th;
-	ci_create_spec spec = { .struct_size = sizeof(spec), .runtime = "python",
-				.image = "ci-sandbox-python", .owner = "engine-bench" };
+	ci_create_spec spec = {.struct_size = sizeof(spec),
+			       .runtime = "python",
+			       .image = "ci-sandbox-python",
+			       .owner = "engine-bench"};
 	int64_t *tc = calloc((size_t)n, sizeof(*tc)), *te = calloc((size_t)n, sizeof(*te)), t0;
 	char id[CI_ID_MAX], name[96];
 	ci_be *be;
@@ -188,11 +190,13 @@ static void creates(const char *label, const char *const *cfg, int n, bool pool)
 
 int main(int argc, char **argv)
 {
-	static const char *const cfg_plain[] = { NULL };
-	static const char *const cfg_pool[] = { "pool.python=2", NULL };
+	static const char *const cfg_plain[] = {NULL};
+	static const char *const cfg_pool[] = {"pool.python=2", NULL};
 	struct th_host th;
-	ci_create_spec spec = { .struct_size = sizeof(spec), .runtime = "python",
-				.image = "ci-sandbox-python", .owner = "engine-bench" };
+	ci_create_spec spec = {.struct_size = sizeof(spec),
+			       .runtime = "python",
+			       .image = "ci-sandbox-python",
+			       .owner = "engine-bench"};
 	int n = argc > 4 ? atoi(argv[4]) : 30;
 	int64_t *raw_t, *plug_t, t0;
 	char id[CI_ID_MAX];

@@ -29,8 +29,8 @@ static struct eng_conf conf = {
 
 static json_t *body_for(enum eng_kind kind, bool pooled)
 {
-	const char *env[] = { "A=1", "B=two words", NULL };
-	struct eng_limits l = { 256 << 20, 1500, 64, 32 << 20 };
+	const char *env[] = {"A=1", "B=two words", NULL};
+	struct eng_limits l = {256 << 20, 1500, 64, 32 << 20};
 	char *s = eng_create_body(&conf, kind, "docker", "ci-sandbox-python", "python", "owner-1",
 				  pooled ? NULL : "sess-9", env, &l, 1700000000, pooled);
 	json_t *j;
@@ -134,7 +134,7 @@ static void test_podman_layout(void **state)
 
 static void test_limits(void **state)
 {
-	ci_create_spec spec = { .struct_size = sizeof(spec), .mem_bytes = 1 << 30, .pids = 32 };
+	ci_create_spec spec = {.struct_size = sizeof(spec), .mem_bytes = 1 << 30, .pids = 32};
 	struct eng_limits l;
 
 	(void)state;
@@ -151,7 +151,7 @@ static void test_limits(void **state)
 
 static void test_ids(void **state)
 {
-	ci_call c = { .struct_size = sizeof(c) };
+	ci_call c = {.struct_size = sizeof(c)};
 
 	(void)state;
 	assert_int_equal(eng_id_check("0123456789abcdef0123", &c), CI_OK);
@@ -164,8 +164,10 @@ static void test_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_docker_layout), cmocka_unit_test(test_podman_layout),
-		cmocka_unit_test(test_limits), cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_docker_layout),
+		cmocka_unit_test(test_podman_layout),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_ids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -79,7 +79,7 @@ static void check(struct cap *c)
 static void test_chunk_sizes(void **state)
 {
 	static struct cap c;
-	ci_sink sink = { cap_write, &c };
+	ci_sink sink = {cap_write, &c};
 	struct eng_demux d;
 
 	(void)state;
@@ -100,7 +100,7 @@ static void test_chunk_sizes(void **state)
 static void test_every_split_point(void **state)
 {
 	static struct cap c;
-	ci_sink sink = { cap_write, &c };
+	ci_sink sink = {cap_write, &c};
 	struct eng_demux d;
 
 	(void)state;
@@ -118,7 +118,7 @@ static void test_every_split_point(void **state)
 static void test_truncated(void **state)
 {
 	static struct cap c;
-	ci_sink sink = { cap_write, &c };
+	ci_sink sink = {cap_write, &c};
 	struct eng_demux d;
 
 	(void)state;
@@ -135,7 +135,7 @@ static void test_truncated(void **state)
 static void test_stop_one_stream(void **state)
 {
 	static struct cap c;
-	ci_sink sink = { cap_write, &c };
+	ci_sink sink = {cap_write, &c};
 	struct eng_demux d;
 
 	(void)state;
@@ -154,9 +154,9 @@ static void test_stop_one_stream(void **state)
 static void test_not_a_stream(void **state)
 {
 	static struct cap c;
-	ci_sink sink = { cap_write, &c };
+	ci_sink sink = {cap_write, &c};
 	const char *json = "{\"message\":\"No such exec instance\"}";
-	unsigned char bad[8] = { 1, 0, 1, 0, 0, 0, 0, 1 };
+	unsigned char bad[8] = {1, 0, 1, 0, 0, 0, 0, 1};
 	struct eng_demux d;
 
 	(void)state;
@@ -173,8 +173,8 @@ static void test_not_a_stream(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chunk_sizes),   cmocka_unit_test(test_every_split_point),
-		cmocka_unit_test(test_truncated),     cmocka_unit_test(test_stop_one_stream),
+		cmocka_unit_test(test_chunk_sizes),  cmocka_unit_test(test_every_split_point),
+		cmocka_unit_test(test_truncated),    cmocka_unit_test(test_stop_one_stream),
 		cmocka_unit_test(test_not_a_stream),
 	};
 

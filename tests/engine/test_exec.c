@@ -20,9 +20,9 @@
 #define EID "e1e1e1e1e1e1e1e1"
 #define KID "abcabcabcabcabca"
 
-static const struct eng_profile prof = { "docker", "/test/docker.sock", NULL };
+static const struct eng_profile prof = {"docker", "/test/docker.sock", NULL};
 static const char version[] = "{\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}";
-static const char *const cfg[] = { "exec_grace_ms=500", NULL };
+static const char *const cfg[] = {"exec_grace_ms=500", NULL};
 
 struct out {
 	char o[256], e[256];
@@ -76,12 +76,16 @@ static int teardown(void **state)
 
 static int run(struct fx *f, ci_exec_result *r, struct out *o, const char *stdin_buf)
 {
-	const char *argv[] = { "python3", "-c", "print(1)", NULL };
-	const char *env[] = { "FOO=1", NULL };
-	ci_sink sink = { out_write, o };
-	ci_exec_spec x = { .struct_size = sizeof(x), .argv = argv, .env = env,
-			   .stdin_buf = stdin_buf, .stdin_len = stdin_buf ? strlen(stdin_buf) : 0,
-			   .timeout_ms = 5000, .out = &sink };
+	const char *argv[] = {"python3", "-c", "print(1)", NULL};
+	const char *env[] = {"FOO=1", NULL};
+	ci_sink sink = {out_write, o};
+	ci_exec_spec x = {.struct_size = sizeof(x),
+			  .argv = argv,
+			  .env = env,
+			  .stdin_buf = stdin_buf,
+			  .stdin_len = stdin_buf ? strlen(stdin_buf) : 0,
+			  .timeout_ms = 5000,
+			  .out = &sink};
 	ci_call c = th_call(&f->th, 30000);
 
 	memset(o, 0, sizeof(*o));
@@ -92,8 +96,8 @@ static int run(struct fx *f, ci_exec_result *r, struct out *o, const char *stdin
 static void test_exec_ok(void **state)
 {
 	struct fx *f = *state;
-	static const unsigned char stream[] = { 1, 0, 0, 0, 0, 0, 0, 2, '1', '\n',
-						2, 0, 0, 0, 0, 0, 0, 3, 'e', 'r', 'r' };
+	static const unsigned char stream[] = {1, 0, 0, 0, 0, 0, 0, 2,	 '1', '\n', 2,
+					       0, 0, 0, 0, 0, 0, 3, 'e', 'r', 'r'};
 	struct th_step *st, *create;
 	ci_exec_result r;
 	struct out o;
@@ -156,8 +160,8 @@ static void test_unreachable(void **state)
 	ci_exec_result r;
 	struct out o;
 	struct th_step *st;
-	const char *argv[] = { "true", NULL };
-	ci_exec_spec x = { .struct_size = sizeof(x), .argv = argv, .timeout_ms = 1000 };
+	const char *argv[] = {"true", NULL};
+	ci_exec_spec x = {.struct_size = sizeof(x), .argv = argv, .timeout_ms = 1000};
 	ci_call c = th_call(&f->th, 10000);
 
 	st = th_expect(&f->th, "POST", "/containers/" CID "/exec", 0, NULL);
@@ -219,13 +223,13 @@ static void test_bad_stream(void **state)
 static void test_args(void **state)
 {
 	struct fx *f = *state;
-	const char *empty[] = { NULL };
-	ci_exec_spec x = { .struct_size = sizeof(x), .argv = empty };
+	const char *empty[] = {NULL};
+	ci_exec_spec x = {.struct_size = sizeof(x), .argv = empty};
 	ci_exec_result r;
 	ci_call c = th_call(&f->th, 1000);
 
 	assert_int_equal(eng_be_exec(f->be, CID, &x, &r, &c), CI_E_INVAL);
-	x.argv = (const char *[]){ "true", NULL };
+	x.argv = (const char *[]){"true", NULL};
 	x.cwd = "relative";
 	assert_int_equal(eng_be_exec(f->be, CID, &x, &r, &c), CI_E_INVAL);
 	x.cwd = NULL;
@@ -237,7 +241,7 @@ static void test_status_mapping(void **state)
 {
 	ci_exec_result r;
 	char **cmd;
-	const char *argv[] = { "x", NULL };
+	const char *argv[] = {"x", NULL};
 
 	(void)state;
 	eng_status_to_result(0, false, &r);

@@ -21,8 +21,8 @@
 #define CID "c0ffee0123456789"
 #define EID "e1e1e1e1e1e1e1e1"
 
-static const struct eng_profile prof = { "docker", "/test/docker.sock", NULL };
-static const char *const cfg[] = { NULL };
+static const struct eng_profile prof = {"docker", "/test/docker.sock", NULL};
+static const char *const cfg[] = {NULL};
 
 struct fx {
 	struct th_host th;
@@ -60,19 +60,19 @@ static void test_paths(void **state)
 		const char *in, *out;
 		int rc;
 	} cases[] = {
-		{ "/mnt/data", "/mnt/data", CI_OK },
-		{ "/mnt/data/", "/mnt/data", CI_OK },
-		{ "/mnt//data/./a//b/", "/mnt/data/a/b", CI_OK },
-		{ "/mnt/data/a b/c", "/mnt/data/a b/c", CI_OK },
-		{ "/mnt/data/..", NULL, CI_E_INVAL },
-		{ "/mnt/data/a/../../etc", NULL, CI_E_INVAL },
-		{ "/mnt/database", NULL, CI_E_INVAL },
-		{ "/etc/passwd", NULL, CI_E_INVAL },
-		{ "mnt/data/x", NULL, CI_E_INVAL },
-		{ "/", NULL, CI_E_INVAL },
-		{ "", NULL, CI_E_INVAL },
+		{"/mnt/data", "/mnt/data", CI_OK},
+		{"/mnt/data/", "/mnt/data", CI_OK},
+		{"/mnt//data/./a//b/", "/mnt/data/a/b", CI_OK},
+		{"/mnt/data/a b/c", "/mnt/data/a b/c", CI_OK},
+		{"/mnt/data/..", NULL, CI_E_INVAL},
+		{"/mnt/data/a/../../etc", NULL, CI_E_INVAL},
+		{"/mnt/database", NULL, CI_E_INVAL},
+		{"/etc/passwd", NULL, CI_E_INVAL},
+		{"mnt/data/x", NULL, CI_E_INVAL},
+		{"/", NULL, CI_E_INVAL},
+		{"", NULL, CI_E_INVAL},
 	};
-	ci_call c = { .struct_size = sizeof(c) };
+	ci_call c = {.struct_size = sizeof(c)};
 	char out[64];
 
 	(void)state;
@@ -81,9 +81,9 @@ static void test_paths(void **state)
 		if (cases[i].out)
 			assert_string_equal(out, cases[i].out);
 	}
-	assert_int_equal(eng_path_check("/mnt/data/this-is-far-too-long-for-the-buffer-given",
-					out, 32, &c),
-			 CI_E_INVAL);
+	assert_int_equal(
+		eng_path_check("/mnt/data/this-is-far-too-long-for-the-buffer-given", out, 32, &c),
+		CI_E_INVAL);
 }
 
 struct seen {
@@ -174,12 +174,11 @@ static void frame(struct th_step *st, const char *payload, size_t n)
 static void test_list_flow(void **state)
 {
 	struct fx *f = *state;
-	struct seen s = { 0 };
+	struct seen s = {0};
 	struct th_step *create, *st;
 	ci_call c = th_call(&f->th, 10000);
 
-	create = th_expect(&f->th, "POST", "/containers/" CID "/exec", 201,
-			   "{\"Id\":\"" EID "\"}");
+	create = th_expect(&f->th, "POST", "/containers/" CID "/exec", 201, "{\"Id\":\"" EID "\"}");
 	st = th_expect(&f->th, "POST", "/exec/" EID "/start", 200, NULL);
 	frame(st, records, sizeof(records));
 	th_expect(&f->th, "GET", "/exec/" EID "/json", 200, "{\"Running\":false,\"ExitCode\":0}");
@@ -228,7 +227,7 @@ static void test_get(void **state)
 	struct fx *f = *state;
 	static char data[60000], tar[80000];
 	static struct col col;
-	ci_sink sink = { col_write, &col };
+	ci_sink sink = {col_write, &col};
 	struct archive *a = archive_write_new();
 	struct archive_entry *e = archive_entry_new();
 	struct th_step *st;
@@ -310,8 +309,8 @@ static ssize_t mem_read(void *ctx, void *buf, size_t cap)
 static void test_put(void **state)
 {
 	struct fx *f = *state;
-	struct mem_src m = { "hello world", 11 };
-	ci_source src = { mem_read, &m, 11, -1 };
+	struct mem_src m = {"hello world", 11};
+	ci_source src = {mem_read, &m, 11, -1};
 	struct archive *a;
 	struct archive_entry *e;
 	struct th_step *st;
@@ -341,7 +340,7 @@ static void test_put(void **state)
 	th_release(&f->th);
 
 	/* ... and a symlinked parent is refused before anything is written. */
-	m = (struct mem_src){ "hello world", 11 };
+	m = (struct mem_src){"hello world", 11};
 	th_expect(&f->th, "POST", "/containers/" CID "/exec", 201, "{\"Id\":\"" EID "\"}");
 	th_expect(&f->th, "POST", "/exec/" EID "/start", 200, "");
 	th_expect(&f->th, "GET", "/exec/" EID "/json", 200, "{\"Running\":false,\"ExitCode\":4}");

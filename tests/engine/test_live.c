@@ -28,7 +28,7 @@
 static const ci_backend *be_desc;
 static const char *be_name;
 static char owner[48];
-static const char *cfg_main[] = { "disk_mb=16", "exec_grace_ms=1500", NULL };
+static const char *cfg_main[] = {"disk_mb=16", "exec_grace_ms=1500", NULL};
 
 struct out {
 	char buf[1 << 16];
@@ -73,8 +73,10 @@ static int env_open(struct env *e, const char *const *cfg)
 
 static int mk_sandbox(struct env *e, const char *runtime)
 {
-	ci_create_spec spec = { .struct_size = sizeof(spec), .runtime = runtime, .owner = owner,
-				.session = "live-test" };
+	ci_create_spec spec = {.struct_size = sizeof(spec),
+			       .runtime = runtime,
+			       .owner = owner,
+			       .session = "live-test"};
 	ci_call c = th_call(&e->th, 60000);
 	int rc = be_desc->create(e->be, &spec, e->id, &c);
 
@@ -95,10 +97,10 @@ static void env_close(struct env *e)
 static int run(struct env *e, const char *script, int64_t timeout_ms, struct out *o,
 	       ci_exec_result *r)
 {
-	const char *argv[] = { "sh", "-c", script, NULL };
-	ci_sink sink = { out_write, o };
-	ci_exec_spec x = { .struct_size = sizeof(x), .argv = argv, .timeout_ms = timeout_ms,
-			   .out = &sink };
+	const char *argv[] = {"sh", "-c", script, NULL};
+	ci_sink sink = {out_write, o};
+	ci_exec_spec x = {
+		.struct_size = sizeof(x), .argv = argv, .timeout_ms = timeout_ms, .out = &sink};
 	ci_call c = th_call(&e->th, timeout_ms + 10000);
 	int rc;
 
@@ -133,8 +135,9 @@ static void test_containment(void **state)
 	struct out o;
 	ci_exec_result r;
 
-	assert_int_equal(run(e, "id -u; id -g; grep -E '^(CapEff|CapPrm|NoNewPrivs)' "
-				"/proc/self/status; ls /sys/class/net",
+	assert_int_equal(run(e,
+			     "id -u; id -g; grep -E '^(CapEff|CapPrm|NoNewPrivs)' "
+			     "/proc/self/status; ls /sys/class/net",
 			     5000, &o, &r),
 			 CI_OK);
 	assert_int_equal(r.exit_code, 0);
@@ -142,23 +145,26 @@ static void test_containment(void **state)
 				   "CapEff:\t0000000000000000\nNoNewPrivs:\t1\nlo\n");
 
 	/* Read-only rootfs; /mnt/data and /tmp writable. */
-	assert_int_equal(run(e, "touch /etc/x 2>/dev/null && echo rootfs-writable; "
-				"touch /x 2>/dev/null && echo root-writable; "
-				"echo a > /mnt/data/w && echo data-ok; echo b > /tmp/w && echo tmp-ok",
+	assert_int_equal(run(e,
+			     "touch /etc/x 2>/dev/null && echo rootfs-writable; "
+			     "touch /x 2>/dev/null && echo root-writable; "
+			     "echo a > /mnt/data/w && echo data-ok; echo b > /tmp/w && echo tmp-ok",
 			     5000, &o, &r),
 			 CI_OK);
 	assert_string_equal(o.buf, "data-ok\ntmp-ok\n");
 
 	/* No network: only lo (above), no routes, no IPv6 either. */
-	assert_int_equal(run(e, "wc -l < /proc/net/route; cat /proc/net/if_inet6 2>/dev/null | "
-				"grep -vc ' lo$'",
+	assert_int_equal(run(e,
+			     "wc -l < /proc/net/route; cat /proc/net/if_inet6 2>/dev/null | "
+			     "grep -vc ' lo$'",
 			     5000, &o, &r),
 			 CI_OK);
 	assert_string_equal(o.buf, "1\n0\n");
 
 	/* /mnt/data is size-capped (disk_mb=16). */
-	assert_int_equal(run(e, "dd if=/dev/zero of=/mnt/data/big bs=1M count=32 2>/dev/null; "
-				"echo rc=$?; rm -f /mnt/data/big /mnt/data/w",
+	assert_int_equal(run(e,
+			     "dd if=/dev/zero of=/mnt/data/big bs=1M count=32 2>/dev/null; "
+			     "echo rc=$?; rm -f /mnt/data/big /mnt/data/w",
 			     10000, &o, &r),
 			 CI_OK);
 	assert_string_equal(o.buf, "rc=1\n");
@@ -167,15 +173,20 @@ static void test_containment(void **state)
 static void test_exec_basics(void **state)
 {
 	struct env *e = *state;
-	const char *argv[] = { "sh", "-c", "echo $FOO; pwd; cat; echo err >&2; exit 7", NULL };
-	const char *env[] = { "FOO=bar baz", NULL };
+	const char *argv[] = {"sh", "-c", "echo $FOO; pwd; cat; echo err >&2; exit 7", NULL};
+	const char *env[] = {"FOO=bar baz", NULL};
 	static char in[200000];
 	struct out *o = calloc(1, sizeof(*o));
-	ci_sink sink = { out_write, o };
-	ci_exec_spec x = { .struct_size = sizeof(x), .argv = argv, .env = env, .cwd = "/tmp",
-			   .stdin_buf = "hello\n", .stdin_len = 6, .timeout_ms = 5000,
-			   .out = &sink };
-	ci_exec_result r = { 0 };
+	ci_sink sink = {out_write, o};
+	ci_exec_spec x = {.struct_size = sizeof(x),
+			  .argv = argv,
+			  .env = env,
+			  .cwd = "/tmp",
+			  .stdin_buf = "hello\n",
+			  .stdin_len = 6,
+			  .timeout_ms = 5000,
+			  .out = &sink};
+	ci_exec_result r = {0};
 	ci_call c = th_call(&e->th, 15000);
 
 	assert_int_equal(be_desc->exec(e->be, e->id, &x, &r, &c), CI_OK);
@@ -289,11 +300,11 @@ static void test_files(void **state)
 	struct env *e = *state;
 	size_t n = 5u << 20;
 	unsigned char *data = malloc(n);
-	struct collect col = { malloc(n + 1), 0, n + 1 };
-	struct mem_src m = { data, n };
-	ci_source src = { mem_read, &m, (int64_t)n, -1 };
-	ci_sink sink = { collect_write, &col };
-	struct seen s = { 0 };
+	struct collect col = {malloc(n + 1), 0, n + 1};
+	struct mem_src m = {data, n};
+	ci_source src = {mem_read, &m, (int64_t)n, -1};
+	ci_sink sink = {collect_write, &col};
+	struct seen s = {0};
 	struct out o;
 	ci_exec_result r;
 	ci_call c;
@@ -310,28 +321,29 @@ static void test_files(void **state)
 	assert_memory_equal(col.buf, data, n);
 
 	/* A non-ASCII name survives the round trip and the listing. */
-	m = (struct mem_src){ data, 100 };
+	m = (struct mem_src){data, 100};
 	src.size = 100;
 	col.len = 0;
 	c = th_call(&e->th, 30000);
-	assert_int_equal(be_desc->put(e->be, e->id, "/mnt/data/r\xc3\xa9sum\xc3\xa9.txt", &src,
-				      0644, &c),
-			 CI_OK);
+	assert_int_equal(
+		be_desc->put(e->be, e->id, "/mnt/data/r\xc3\xa9sum\xc3\xa9.txt", &src, 0644, &c),
+		CI_OK);
 	c = th_call(&e->th, 30000);
-	assert_int_equal(be_desc->get(e->be, e->id, "/mnt/data/r\xc3\xa9sum\xc3\xa9.txt", &sink,
-				      &c),
-			 CI_OK);
+	assert_int_equal(
+		be_desc->get(e->be, e->id, "/mnt/data/r\xc3\xa9sum\xc3\xa9.txt", &sink, &c), CI_OK);
 	assert_int_equal(col.len, 100);
-	assert_int_equal(run(e, "ls /mnt/data | grep -c '^r\xc3\xa9sum\xc3\xa9.txt$' && "
-				"rm /mnt/data/r*.txt",
+	assert_int_equal(run(e,
+			     "ls /mnt/data | grep -c '^r\xc3\xa9sum\xc3\xa9.txt$' && "
+			     "rm /mnt/data/r*.txt",
 			     5000, &o, &r),
 			 CI_OK);
 	assert_string_equal(o.buf, "1\n");
 
 	/* Owned by the sandbox user, writable by the code. */
-	assert_int_equal(run(e, "stat -c '%u %a' '/mnt/data/in/deep er/f.bin' '/mnt/data/in'; "
-				"echo x >> '/mnt/data/in/deep er/f.bin' && echo appended; "
-				"ln -s /etc/passwd /mnt/data/link; ln -s /etc /mnt/data/dirlink",
+	assert_int_equal(run(e,
+			     "stat -c '%u %a' '/mnt/data/in/deep er/f.bin' '/mnt/data/in'; "
+			     "echo x >> '/mnt/data/in/deep er/f.bin' && echo appended; "
+			     "ln -s /etc/passwd /mnt/data/link; ln -s /etc /mnt/data/dirlink",
 			     5000, &o, &r),
 			 CI_OK);
 	assert_string_equal(o.buf, "1000 640\n1000 755\nappended\n");
@@ -364,7 +376,7 @@ static void test_files(void **state)
 	free(data);
 	n = 24u << 20;
 	data = calloc(1, n);
-	m = (struct mem_src){ data, n };
+	m = (struct mem_src){data, n};
 	src.size = (int64_t)n;
 	c = th_call(&e->th, 30000);
 	assert_int_equal(be_desc->put(e->be, e->id, "/mnt/data/huge", &src, 0644, &c), CI_E_LIMIT);
@@ -375,9 +387,9 @@ static void test_files(void **state)
 
 static void test_gone_and_down(void **state)
 {
-	struct env e2 = { 0 };
-	const char *cfg_down[] = { "socket=/nonexistent/engine.sock", NULL };
-	ci_create_spec spec = { .struct_size = sizeof(spec), .runtime = "bash", .owner = owner };
+	struct env e2 = {0};
+	const char *cfg_down[] = {"socket=/nonexistent/engine.sock", NULL};
+	ci_create_spec spec = {.struct_size = sizeof(spec), .runtime = "bash", .owner = owner};
 	struct out o;
 	ci_exec_result r;
 	ci_call c;
@@ -405,9 +417,9 @@ static void test_gone_and_down(void **state)
 
 static void test_sweep(void **state)
 {
-	struct env e2 = { 0 };
+	struct env e2 = {0};
 	char other[64], id_other[CI_ID_MAX];
-	ci_create_spec spec = { .struct_size = sizeof(spec), .runtime = "bash", .owner = other };
+	ci_create_spec spec = {.struct_size = sizeof(spec), .runtime = "bash", .owner = other};
 	unsigned n = 0;
 	ci_call c;
 
@@ -436,11 +448,11 @@ static void test_sweep(void **state)
 
 static void test_pool(void **state)
 {
-	const char *cfg_pool[] = { "pool.bash=2", NULL };
-	struct env e2 = { 0 };
+	const char *cfg_pool[] = {"pool.bash=2", NULL};
+	struct env e2 = {0};
 	char ids[4][CI_ID_MAX];
-	ci_create_spec spec = { .struct_size = sizeof(spec), .runtime = "bash", .owner = owner };
-	const char *env[] = { "POOLED=yes", NULL };
+	ci_create_spec spec = {.struct_size = sizeof(spec), .runtime = "bash", .owner = owner};
+	const char *env[] = {"POOLED=yes", NULL};
 	struct out o;
 	ci_exec_result r;
 	ci_call c;
@@ -529,8 +541,9 @@ int main(int argc, char **argv)
 				be_name, c.err);
 			return 77;
 		}
-		fprintf(stderr, "FAIL: %s engine unavailable: %s\n(start it with "
-				"scripts/start-engines.sh, or set CI_SKIP_ENGINES=1 to skip)\n",
+		fprintf(stderr,
+			"FAIL: %s engine unavailable: %s\n(start it with "
+			"scripts/start-engines.sh, or set CI_SKIP_ENGINES=1 to skip)\n",
 			be_name, c.err);
 		return 1;
 	}

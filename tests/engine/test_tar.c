@@ -22,7 +22,7 @@
 struct mem_src {
 	const unsigned char *p;
 	size_t left;
-	size_t max_read; /* return at most this much per read */
+	size_t max_read;  /* return at most this much per read */
 	bool fail_at_end; /* -1 instead of the last bytes */
 };
 
@@ -67,10 +67,10 @@ static const size_t data_len = 300001;
 
 static void check_put(const char *rel, const char *const *parents, int nparents)
 {
-	struct mem_src m = { data, data_len, 777, false };
-	ci_source src = { mem_read, &m, (int64_t)data_len, -1 }, tsrc;
+	struct mem_src m = {data, data_len, 777, false};
+	ci_source src = {mem_read, &m, (int64_t)data_len, -1}, tsrc;
 	struct eng_tar_src *ts;
-	ci_call call = { .struct_size = sizeof(call) };
+	ci_call call = {.struct_size = sizeof(call)};
 	size_t cap = data_len + 64 * 1024;
 	unsigned char *tar = malloc(cap), *got = malloc(data_len);
 	struct archive *a;
@@ -79,9 +79,8 @@ static void check_put(const char *rel, const char *const *parents, int nparents)
 	ssize_t len;
 	int i;
 
-	assert_int_equal(eng_tar_src_new(rel, 0640, 1700000000, 1000, 1001, &src, &ts, &tsrc,
-					 &call),
-			 CI_OK);
+	assert_int_equal(
+		eng_tar_src_new(rel, 0640, 1700000000, 1000, 1001, &src, &ts, &tsrc, &call), CI_OK);
 	len = drain(&tsrc, tar, cap);
 	assert_int_equal(len, tsrc.size); /* the announced size is exact */
 	assert_int_equal(eng_tar_src_status(ts, &call), CI_OK);
@@ -116,7 +115,7 @@ static void check_put(const char *rel, const char *const *parents, int nparents)
 
 static void test_put_simple(void **state)
 {
-	const char *parents[] = { "a", "a/b" };
+	const char *parents[] = {"a", "a/b"};
 
 	(void)state;
 	check_put("f.bin", NULL, 0);
@@ -126,7 +125,7 @@ static void test_put_simple(void **state)
 static void test_put_long_names(void **state)
 {
 	char name[600], dir[300];
-	const char *parents[1] = { dir };
+	const char *parents[1] = {dir};
 
 	(void)state;
 	memset(dir, 'd', 250);
@@ -140,10 +139,10 @@ static void test_put_long_names(void **state)
 
 static void test_put_short_source(void **state)
 {
-	struct mem_src m = { data, 1000, 4096, false };
-	ci_source src = { mem_read, &m, 5000, -1 }, tsrc; /* promises more than it has */
+	struct mem_src m = {data, 1000, 4096, false};
+	ci_source src = {mem_read, &m, 5000, -1}, tsrc; /* promises more than it has */
 	struct eng_tar_src *ts;
-	ci_call call = { .struct_size = sizeof(call) };
+	ci_call call = {.struct_size = sizeof(call)};
 	unsigned char buf[20000];
 
 	(void)state;
@@ -153,7 +152,7 @@ static void test_put_short_source(void **state)
 	assert_non_null(strstr(call.err, "short"));
 	eng_tar_src_free(ts);
 
-	m = (struct mem_src){ data, 1000, 4096, true }; /* read error */
+	m = (struct mem_src){data, 1000, 4096, true}; /* read error */
 	src.size = 1000;
 	assert_int_equal(eng_tar_src_new("x", 0644, 0, 1000, 1000, &src, &ts, &tsrc, &call), CI_OK);
 	assert_int_equal(drain(&tsrc, buf, sizeof(buf)), -1);
@@ -209,12 +208,12 @@ static int col_write(void *ctx, int stream, const void *p, size_t n)
 
 static void test_extract_formats(void **state)
 {
-	const int formats[] = { ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
-				ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE, ARCHIVE_FORMAT_TAR_GNUTAR };
+	const int formats[] = {ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+			       ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE, ARCHIVE_FORMAT_TAR_GNUTAR};
 	char longname[200];
-	struct col c = { malloc(data_len), 0, data_len, 0 };
-	ci_sink sink = { col_write, &c };
-	ci_call call = { .struct_size = sizeof(call) };
+	struct col c = {malloc(data_len), 0, data_len, 0};
+	ci_sink sink = {col_write, &c};
+	ci_call call = {.struct_size = sizeof(call)};
 	bool stopped;
 
 	(void)state;
@@ -247,9 +246,9 @@ static void test_extract_formats(void **state)
 
 static void test_extract_refuses(void **state)
 {
-	struct col c = { malloc(16), 0, 16, 0 };
-	ci_sink sink = { col_write, &c };
-	ci_call call = { .struct_size = sizeof(call) };
+	struct col c = {malloc(16), 0, 16, 0};
+	ci_sink sink = {col_write, &c};
+	ci_call call = {.struct_size = sizeof(call)};
 	bool stopped;
 	int fd;
 
@@ -282,7 +281,7 @@ static void test_extract_refuses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_put_simple),      cmocka_unit_test(test_put_long_names),
+		cmocka_unit_test(test_put_simple),	 cmocka_unit_test(test_put_long_names),
 		cmocka_unit_test(test_put_short_source), cmocka_unit_test(test_extract_formats),
 		cmocka_unit_test(test_extract_refuses),
 	};

@@ -23,8 +23,7 @@ static const char podman43[] =
 	"\"4.0.0\"}},{\"Name\":\"Conmon\"}],\"Version\":\"4.3.1\",\"ApiVersion\":\"1.41\","
 	"\"MinAPIVersion\":\"1.24\"}";
 
-static int pick(const char *json, const char *pin, char api[16], enum eng_kind *kind,
-		char *err)
+static int pick(const char *json, const char *pin, char api[16], enum eng_kind *kind, char *err)
 {
 	return eng_version_pick(json, strlen(json), pin, api, kind, err, CI_ERR_MAX);
 }
@@ -53,13 +52,13 @@ static void test_out_of_range(void **state)
 	enum eng_kind kind;
 
 	(void)state;
-	assert_int_equal(pick("{\"ApiVersion\":\"1.30\",\"MinAPIVersion\":\"1.12\"}", NULL, api,
-			      &kind, err),
-			 CI_E_UNAVAIL);
+	assert_int_equal(
+		pick("{\"ApiVersion\":\"1.30\",\"MinAPIVersion\":\"1.12\"}", NULL, api, &kind, err),
+		CI_E_UNAVAIL);
 	assert_non_null(strstr(err, "too old"));
-	assert_int_equal(pick("{\"ApiVersion\":\"1.60\",\"MinAPIVersion\":\"1.50\"}", NULL, api,
-			      &kind, err),
-			 CI_E_UNAVAIL);
+	assert_int_equal(
+		pick("{\"ApiVersion\":\"1.60\",\"MinAPIVersion\":\"1.50\"}", NULL, api, &kind, err),
+		CI_E_UNAVAIL);
 	assert_non_null(strstr(err, "requires API >= 1.50"));
 	assert_string_equal(api, "");
 	/* No MinAPIVersion (very old engines): assumed low. */

@@ -79,7 +79,11 @@ static const struct ci_stream_ops stream_ops = {.data = s_data};
 static const struct ci_route routes[] = {
 	{.method = "GET", .pattern = "/open", .fn = h_fast, .open = true},
 	{.method = "GET", .pattern = "/fast", .fn = h_fast},
-	{.method = "POST", .pattern = "/buf", .fn = h_buf, .body = CI_BODY_BUFFER, .max_body = 1024},
+	{.method = "POST",
+	 .pattern = "/buf",
+	 .fn = h_buf,
+	 .body = CI_BODY_BUFFER,
+	 .max_body = 1024},
 	{.method = "GET", .pattern = "/slow", .fn = h_slow, .run = CI_RUN_WORKER},
 	{.method = "GET", .pattern = "/p/:a/:b", .fn = h_params},
 	{.method = "POST",
@@ -115,8 +119,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 	struct resp *r = ud;
 
 	if (!strncasecmp(p, "Retry-After: ", 13))
-		snprintf(r->retry_after, sizeof(r->retry_after), "%.*s", (int)strcspn(p + 13, "\r\n"),
-			 p + 13);
+		snprintf(r->retry_after, sizeof(r->retry_after), "%.*s",
+			 (int)strcspn(p + 13, "\r\n"), p + 13);
 	return sz * n;
 }
 
@@ -343,8 +347,9 @@ static void test_full_queue_is_429(void **state)
 			ok++;
 		if (slow[i].status == 429) {
 			limited++;
-			assert_string_equal(slow[i].body,
-					    "{\"error\":\"rate_limited\",\"retry_after_seconds\":1}");
+			assert_string_equal(
+				slow[i].body,
+				"{\"error\":\"rate_limited\",\"retry_after_seconds\":1}");
 			assert_string_equal(slow[i].retry_after, "1");
 		}
 	}
